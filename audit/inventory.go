@@ -243,3 +243,12 @@ func (inv *Inventory) SegNos(tli walname.TimelineID) []walname.SegNo {
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out
 }
+
+// Open returns an object's content as PostgreSQL would receive it from
+// restore_command.
+func (inv *Inventory) Open(ctx context.Context, o *Object) (io.ReadCloser, error) {
+	if o.Name.Compression != walname.CompressNone {
+		return nil, fmt.Errorf("open %s: %s-compressed WAL is not readable yet", o.Key, o.Name.Compression)
+	}
+	return inv.Store.Open(ctx, o.Key)
+}

@@ -154,6 +154,9 @@ func (n Name) SegNo(sz SegmentSize) (SegNo, error) {
 	if n.Kind == KindTimelineHistory || n.Kind == KindUnknown {
 		return 0, fmt.Errorf("%w: %s files have no segment number", ErrInvalidName, n.Kind)
 	}
+	if err := sz.Validate(); err != nil {
+		return 0, fmt.Errorf("segment number of %s: %w", n.Base(), err)
+	}
 	per := sz.SegmentsPerXLogID()
 	if uint64(n.Seg) >= per {
 		return 0, fmt.Errorf("%w %s: segment field %08X is not below %d, impossible with %s segments",

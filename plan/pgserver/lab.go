@@ -186,6 +186,9 @@ func (l *Lab) Restore(ctx context.Context, backupDir, name, archiveDir string, s
 	for k, v := range settings {
 		conf[k] = v
 	}
+	if err := s.ClearRecoveryTargets(settings); err != nil {
+		return nil, err
+	}
 	if err := s.WriteRecoverySignal(conf); err != nil {
 		return nil, err
 	}

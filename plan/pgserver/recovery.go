@@ -47,14 +47,14 @@ var (
 // what it did.
 func (s *Server) WaitRecovery(ctx context.Context) (*RecoveryResult, error) {
 	res := &RecoveryResult{}
+	started := time.Now()
 	for {
-		if !s.Running() {
-			// pg_ctl -W may return before postmaster.pid exists.
-			time.Sleep(200 * time.Millisecond)
-			if !s.Running() {
-				res.State = RecoveryFailed
-				break
-			}
+		// pg_ctl -W returns before postmaster.pid exists, so a server that
+		// is not running yet has failed only once its log says it stopped
+		// (or it never came up within a generous grace period).
+		if !s.Running() && (s.exited() || time.Since(started) > 30*time.Second) {
+			res.State = RecoveryFailed
+			break
 		}
 		st, lsn, err := s.recoveryState(ctx)
 		if err == nil && st != "" {
@@ -74,11 +74,27 @@ func (s *Server) WaitRecovery(ctx context.Context) (*RecoveryResult, error) {
 		if m := restoredRe.FindStringSubmatch(l); m != nil {
 			res.LastRestored = m[1]
 		}
-		if strings.Contains(l, "FATAL:") || strings.Contains(l, "PANIC:") {
+		if (strings.Contains(l, "FATAL:") || strings.Contains(l, "PANIC:")) && !isConnectionRefusal(l) {
 			res.FatalLines = append(res.FatalLines, l)
 		}
 	}
 	return res, nil
+}
+
+// exited reports whether the server log says the postmaster stopped.
+func (s *Server) exited() bool {
+	return strings.Contains(s.Log(), "database system is shut down")
+}
+
+// isConnectionRefusal tells the FATAL lines that our own polling
+// connections cause while the server starts from real failures.
+func isConnectionRefusal(line string) bool {
+	for _, m := range []string{"the database system is starting up", "not yet accepting connections", "the database system is shutting down"} {
+		if strings.Contains(line, m) {
+			return true
+		}
+	}
+	return false
 }
 
 // recoveryState returns "" while recovery is still running.
@@ -92,7 +108,7 @@ func (s *Server) recoveryState(ctx context.Context) (RecoveryState, walname.LSN,
 	defer c.Close(context.Background())
 	var inRec bool
 	var pause, lsn string
-	err = c.QueryRow(cctx, `SELECT pg_is_in_recovery(), pg_get_wal_replay_pause_state(), coalesce(pg_last_wal_replay_lsn()::text, '0/0')`).Scan(&inRec, &pause, &lsn)
+	err = c.QueryRow(cctx, `SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() THEN pg_get_wal_replay_pause_state() ELSE '' END, coalesce(pg_last_wal_replay_lsn()::text, '0/0')`).Scan(&inRec, &pause, &lsn)
 	if err != nil {
 		return "", 0, err
 	}
@@ -107,6 +123,26 @@ func (s *Server) recoveryState(ctx context.Context) (RecoveryState, walname.LSN,
 		return RecoveryPaused, l, nil
 	}
 	return "", l, nil
+}
+
+// RecoveryTargetSettings are PostgreSQL's mutually exclusive recovery
+// target settings.
+var RecoveryTargetSettings = []string{"recovery_target", "recovery_target_lsn", "recovery_target_name", "recovery_target_time", "recovery_target_xid"}
+
+// ClearRecoveryTargets neutralises every recovery target setting that keep
+// does not set. A restored backup carries its server's postgresql.auto.conf,
+// which may hold an earlier recovery's target; PostgreSQL applies only the
+// last occurrence of a setting, in file order, and refuses a second target
+// assigned after a first, so the clearing lines must come before the
+// target's own line: call this before writing the target.
+func (s *Server) ClearRecoveryTargets(keep map[string]string) error {
+	clear := map[string]string{}
+	for _, k := range RecoveryTargetSettings {
+		if _, ok := keep[k]; !ok {
+			clear[k] = "''"
+		}
+	}
+	return s.SetConf(clear)
 }
 
 // WriteRecoverySignal creates recovery.signal and sets the recovery

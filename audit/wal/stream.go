@@ -1,0 +1,513 @@
+package wal
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/walaudit/walaudit/walname"
+)
+
+// maxPrealloc bounds the reassembly buffer reserved ahead of the data.
+const maxPrealloc = 4 << 20
+
+// errNextSegment tells a single-segment scan that reading needs the next
+// segment, which it never opens.
+var errNextSegment = errors.New("next segment needed")
+
+// stream is the engine shared by Reader and ScanSegment: it validates pages
+// as they are needed and assembles records across page and segment
+// boundaries, following PostgreSQL's XLogDecodeNextRecord.
+type stream struct {
+	ctx  context.Context
+	src  SegmentSource // nil for a single-segment scan
+	opts Options
+
+	segSize  uint64  // learned from the first long header unless given
+	pageSize uint64  // XLOG_BLCKSZ, learned from the first long header
+	sysID    uint64  // expected system identifier, learned unless given
+	lay      *layout // version details, from the first page magic
+
+	seg    *segFile
+	closer io.Closer // of seg, nil in scans
+	segTLI walname.TimelineID
+	buf    []byte // chunk buffer reused for every segment
+
+	// The validated page most recently loaded.
+	page    []byte
+	pagePtr walname.LSN
+	hdr     PageHeader
+	// Page timelines must not decrease along the read (XLogReaderState
+	// latestPagePtr / latestPageTLI).
+	lastPagePtr walname.LSN
+	lastTLI     walname.TimelineID
+
+	next     walname.LSN // where the next record starts (NextRecPtr)
+	skipCont bool        // next is a page start that may hold the tail of an unknown record
+	prev     walname.LSN // start of the last record returned
+	havePrev bool        // prev is known: xl_prev must equal it exactly
+	partial  walname.LSN // scan: start of a record that continues into the next segment
+	// abandoned is the start of a record given up because the page its
+	// continuation should be on has XLP_FIRST_IS_OVERWRITE_CONTRECORD.
+	abandoned walname.LSN
+
+	rec    Record
+	asm    []byte  // reassembly buffer for records that cross pages
+	events []Event // scan: events found so far
+}
+
+// ce attaches the position of a problem to err; file is the segment file
+// holding the bytes at lsn.
+func (s *stream) ce(file string, lsn walname.LSN, err error) error {
+	var off int64
+	if s.segSize != 0 {
+		off = int64(uint64(lsn) % s.segSize)
+	}
+	return &ContentError{File: file, Offset: off, LSN: lsn, Err: err}
+}
+
+// openSegment replaces the current segment by segment segno, checking the
+// old file's size on the way: PostgreSQL refuses a restored file of the
+// wrong size.
+func (s *stream) openSegment(segno walname.SegNo) error {
+	if s.src == nil {
+		return errNextSegment
+	}
+	if err := s.closeSegment(true); err != nil {
+		return err
+	}
+	if err := s.ctx.Err(); err != nil {
+		return err
+	}
+	start := walname.LSN(uint64(segno) * s.segSize)
+	rc, name, err := s.src.OpenSegment(s.ctx, segno)
+	if err != nil {
+		if errors.Is(err, ErrSegmentMissing) {
+			return &ContentError{LSN: start, Err: err}
+		}
+		return fmt.Errorf("open WAL segment %d (lsn %s): %w", segno, start, err)
+	}
+	s.seg, s.closer = newSegFile(rc, name, segno, s.buf), rc
+	s.segTLI = nameTLI(name)
+	return s.loadFirstPage(start)
+}
+
+// closeSegment closes the current segment, first reading it to the end to
+// check its size when checkSize is set.
+func (s *stream) closeSegment(checkSize bool) error {
+	if s.seg == nil {
+		return nil
+	}
+	var err error
+	if checkSize {
+		err = s.seg.finish(s.segSize)
+	}
+	if s.closer != nil {
+		if cerr := s.closer.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close %s: %w", s.seg.name, cerr)
+		}
+	}
+	s.seg, s.closer, s.page = nil, nil, nil
+	return err
+}
+
+// nameTLI returns the timeline of a segment file name, 0 if the name is
+// not one.
+func nameTLI(name string) walname.TimelineID {
+	n, err := walname.Parse(name)
+	if err != nil || (n.Kind != walname.KindSegment && n.Kind != walname.KindPartial) {
+		return 0
+	}
+	return n.TLI
+}
+
+// loadFirstPage reads and validates the first page of the current segment,
+// learning the version, page size and system identifier from the first
+// segment of the read.
+func (s *stream) loadFirstPage(start walname.LSN) error {
+	f := s.seg
+	b, err := f.page(0, LongPageHeaderSize)
+	if err != nil {
+		return s.pageReadErr(err)
+	}
+	h, _ := DecodePageHeader(b)
+	if allZero(b) {
+		n := int64(DefaultBlockSize)
+		if s.pageSize != 0 {
+			n = int64(s.pageSize)
+		}
+		if pg, err := f.page(0, int(n)); err == nil && allZero(pg) {
+			return s.ce(f.name, start, errorf(ErrZeroTail, "zeroed page at the start of the segment"))
+		}
+	}
+	if s.lay == nil {
+		lay, err := layoutForMagic(h.Magic)
+		if err != nil {
+			return s.ce(f.name, start, err)
+		}
+		s.lay = lay
+	}
+	if s.pageSize == 0 && h.IsLong() && h.Magic == s.lay.magic {
+		if !validPageSize(h.BlockSize) || uint64(h.BlockSize) > s.segSize {
+			return s.ce(f.name, start, errorf(ErrPageSize, "invalid WAL page size %d in page header", h.BlockSize))
+		}
+		s.pageSize = uint64(h.BlockSize)
+	}
+	if s.sysID == 0 && h.IsLong() && h.Magic == s.lay.magic {
+		s.sysID = h.SysID
+	}
+	if s.pageSize == 0 {
+		// Learning failed: let Check say why.
+		err := h.Check(s.expect(start))
+		if err == nil {
+			err = errorf(ErrPageFlags, "invalid page info bits %04X: first page of a segment without long header", h.Info)
+		}
+		return s.ce(f.name, start, err)
+	}
+	pg, err := f.page(0, int(s.pageSize))
+	if err != nil {
+		return s.pageReadErr(err)
+	}
+	return s.acceptPage(start, pg)
+}
+
+func (s *stream) expect(ptr walname.LSN) PageExpect {
+	e := PageExpect{
+		Magic:    s.lay.magic,
+		Addr:     ptr,
+		SysID:    s.sysID,
+		SegSize:  walname.SegmentSize(s.segSize),
+		PageSize: uint32(s.pageSize),
+	}
+	if ptr > s.lastPagePtr {
+		e.MinTLI = s.lastTLI
+	}
+	return e
+}
+
+func (s *stream) pageReadErr(err error) error {
+	if errors.Is(err, errShortFile) {
+		return s.seg.truncated(s.segSize)
+	}
+	return err
+}
+
+// acceptPage validates page pg found at ptr and makes it current.
+func (s *stream) acceptPage(ptr walname.LSN, pg []byte) error {
+	s.page = nil
+	h, _ := DecodePageHeader(pg)
+	if allZero(pg[:ShortPageHeaderSize]) && allZero(pg) {
+		return s.ce(s.seg.name, ptr, errorf(ErrZeroTail, "zeroed page"))
+	}
+	if err := h.Check(s.expect(ptr)); err != nil {
+		return s.ce(s.seg.name, ptr, err)
+	}
+	if s.segTLI != 0 && h.TLI > s.segTLI {
+		return s.ce(s.seg.name, ptr, errorf(ErrTimeline, "page timeline %d is newer than the file's timeline %d", h.TLI, s.segTLI))
+	}
+	if s.opts.AllowedTLI != nil && !s.opts.AllowedTLI(h.TLI, ptr) {
+		return s.ce(s.seg.name, ptr, errorf(ErrTimeline, "page timeline %d is not allowed at %s", h.TLI, ptr))
+	}
+	if ptr > s.lastPagePtr {
+		s.lastPagePtr, s.lastTLI = ptr, h.TLI
+	}
+	s.page, s.pagePtr, s.hdr = pg, ptr, h
+	return nil
+}
+
+// loadPage makes the page at ptr current, opening its segment if needed.
+func (s *stream) loadPage(ptr walname.LSN) error {
+	if s.page != nil && s.pagePtr == ptr {
+		return nil
+	}
+	segno := walname.SegNo(uint64(ptr) / s.segSize)
+	if s.seg == nil || s.seg.segno != segno {
+		if err := s.openSegment(segno); err != nil {
+			return err
+		}
+		if s.pagePtr == ptr {
+			return nil
+		}
+	}
+	pg, err := s.seg.page(int64(uint64(ptr)%s.segSize), int(s.pageSize))
+	if err != nil {
+		return s.pageReadErr(err)
+	}
+	return s.acceptPage(ptr, pg)
+}
+
+// skipContinuation returns the first record start at or after the page at
+// pagePtr, which is current and begins with the tail of a record whose
+// start is unknown (XLogFindNextRecord). The tail may span pages.
+func (s *stream) skipContinuation(pagePtr walname.LSN) (walname.LSN, error) {
+	rem := uint64(s.hdr.RemLen)
+	if rem == 0 {
+		return 0, s.ce(s.seg.name, pagePtr, errorf(ErrContRecord, "contrecord flag set with xlp_rem_len 0 at %s", pagePtr))
+	}
+	for {
+		hs := uint64(s.hdr.Size())
+		room := s.pageSize - hs
+		if maxAlign(rem) < room {
+			return pagePtr + walname.LSN(hs+maxAlign(rem)), nil
+		}
+		var left uint64
+		if rem > room {
+			left = rem - room
+		}
+		pagePtr += walname.LSN(s.pageSize)
+		if err := s.loadPage(pagePtr); err != nil {
+			if left > 0 {
+				// Zeroes where the continued record's rest should be: it
+				// was never completed.
+				return 0, s.continuationErr(err, 0, pagePtr)
+			}
+			return 0, err
+		}
+		cont := s.hdr.Info&XLPFirstIsContRecord != 0
+		switch {
+		case left == 0 && !cont:
+			return pagePtr + walname.LSN(s.hdr.Size()), nil
+		case left == 0:
+			return 0, s.ce(s.seg.name, pagePtr, errorf(ErrContRecord, "contrecord flag at %s, but no record continues there", pagePtr))
+		case !cont && s.hdr.Info&XLPFirstIsOverwriteContRecord != 0:
+			// The continued record was abandoned; a new one starts here.
+			return pagePtr + walname.LSN(s.hdr.Size()), nil
+		case !cont:
+			return 0, s.ce(s.seg.name, pagePtr, errorf(ErrTornRecord, "there is no contrecord flag at %s, %d bytes of a record are missing", pagePtr, left))
+		case uint64(s.hdr.RemLen) != left:
+			return 0, s.ce(s.seg.name, pagePtr, errorf(ErrContRecord, "invalid contrecord length %d (expected %d) at %s", s.hdr.RemLen, left, pagePtr))
+		}
+		rem = left
+	}
+}
+
+// checkHeader applies ValidXLogRecordHeader to a record at recPtr.
+func (s *stream) checkHeader(h recordHeader, recPtr walname.LSN) error {
+	if h.totLen < RecordHeaderSize {
+		return errorf(ErrRecordLength, "invalid record length at %s: expected at least %d, got %d", recPtr, RecordHeaderSize, h.totLen)
+	}
+	if h.totLen > MaxRecordSize {
+		return errorf(ErrRecordLength, "record length %d at %s too long", h.totLen, recPtr)
+	}
+	if !s.lay.validRmgr(h.rmid) {
+		return errorf(ErrRmID, "invalid resource manager ID %d at %s", uint8(h.rmid), recPtr)
+	}
+	if s.havePrev {
+		if h.prev != s.prev {
+			return errorf(ErrPrevLink, "record with incorrect prev-link %s at %s, want %s", h.prev, recPtr, s.prev)
+		}
+	} else if h.prev >= recPtr {
+		// Reading from an arbitrary position: the back-link can only be
+		// checked for plausibility.
+		return errorf(ErrPrevLink, "record with incorrect prev-link %s at %s", h.prev, recPtr)
+	}
+	return nil
+}
+
+// readRecord reads the record at s.next into s.rec. On error s.next still
+// points just past the last good record: PostgreSQL's end of WAL.
+func (s *stream) readRecord() error {
+	s.partial = 0
+	recPtr := s.next
+	if s.pageSize == 0 {
+		// The page size comes from the first long header.
+		if err := s.openSegment(walname.SegNo(uint64(recPtr) / s.segSize)); err != nil {
+			return err
+		}
+	}
+	var overwritten walname.LSN // start of a record abandoned by OVERWRITE_CONTRECORD
+	for {
+		err := s.readRecordAt(&recPtr, overwritten)
+		if err == errRestart {
+			overwritten = s.abandoned
+			continue
+		}
+		return err
+	}
+}
+
+// errRestart asks readRecord to read again at the updated position: the
+// record being assembled was abandoned (XLP_FIRST_IS_OVERWRITE_CONTRECORD).
+var errRestart = errors.New("restart at overwrite contrecord")
+
+func (s *stream) readRecordAt(recPtrp *walname.LSN, overwritten walname.LSN) error {
+	recPtr := *recPtrp
+	pageSize := s.pageSize
+	pageOff := uint64(recPtr) % pageSize
+	pagePtr := recPtr - walname.LSN(pageOff)
+	if err := s.loadPage(pagePtr); err != nil {
+		return err
+	}
+	if pageOff == 0 {
+		if s.hdr.Info&XLPFirstIsContRecord != 0 {
+			if !s.skipCont || overwritten != 0 {
+				return s.ce(s.seg.name, recPtr, errorf(ErrContRecord, "contrecord is requested by %s", recPtr))
+			}
+			var err error
+			if recPtr, err = s.skipContinuation(pagePtr); err != nil {
+				return err
+			}
+			pageOff = uint64(recPtr) % pageSize
+			pagePtr = recPtr - walname.LSN(pageOff)
+		} else {
+			pageOff = uint64(s.hdr.Size())
+			recPtr += walname.LSN(pageOff)
+		}
+	} else if pageOff < uint64(s.hdr.Size()) {
+		return s.ce(s.seg.name, recPtr, errorf(ErrStartLSN, "invalid record offset at %s: expected at least %d, got %d", recPtr, s.hdr.Size(), pageOff))
+	}
+	s.skipCont = false
+
+	// Only xl_tot_len is sure to be on this page; the rest of the header
+	// may continue on the next one.
+	pg := s.page
+	file, tli := s.seg.name, s.hdr.TLI
+	avail := pageSize - pageOff
+	totLen := binary.LittleEndian.Uint32(pg[pageOff:])
+	if totLen == 0 {
+		if allZero(pg[pageOff:]) {
+			return s.ce(file, recPtr, errorf(ErrZeroTail, "zeroed record header at %s", recPtr))
+		}
+		return s.ce(file, recPtr, errorf(ErrRecordLength, "invalid record length at %s: expected at least %d, got 0, and the rest of the page is not zeroed", recPtr, RecordHeaderSize))
+	}
+	var h recordHeader
+	gotHeader := false
+	if avail >= RecordHeaderSize {
+		h = parseRecordHeader(pg[pageOff:])
+		if err := s.checkHeader(h, recPtr); err != nil {
+			return s.ce(file, recPtr, err)
+		}
+		gotHeader = true
+	} else if totLen < RecordHeaderSize || totLen > MaxRecordSize {
+		return s.ce(file, recPtr, errorf(ErrRecordLength, "invalid record length at %s: %d", recPtr, totLen))
+	}
+
+	var raw []byte
+	var end walname.LSN
+	if uint64(totLen) <= avail {
+		raw = pg[pageOff : pageOff+uint64(totLen)]
+		end = recPtr + walname.LSN(totLen)
+	} else {
+		// The buffer grows only with data that passed the xlp_rem_len
+		// cross-check, so a garbage xl_tot_len cannot make it huge. A
+		// single-segment scan cannot complete a record longer than the
+		// rest of the segment: it checks the pages but keeps only the
+		// header bytes.
+		keep := s.src != nil || uint64(totLen) <= s.segSize-uint64(recPtr)%s.segSize
+		asm := append(s.asm[:0], pg[pageOff:]...)
+		got := avail
+		for got < uint64(totLen) {
+			pagePtr += walname.LSN(pageSize)
+			if err := s.loadPage(pagePtr); err != nil {
+				s.asm = asm
+				return s.continuationErr(err, recPtr, pagePtr)
+			}
+			if s.hdr.Info&XLPFirstIsOverwriteContRecord != 0 {
+				s.asm = asm
+				s.abandoned = recPtr
+				*recPtrp = pagePtr
+				return errRestart
+			}
+			if s.hdr.Info&XLPFirstIsContRecord == 0 {
+				s.asm = asm
+				return s.ce(s.seg.name, pagePtr, errorf(ErrTornRecord, "there is no contrecord flag at %s: record at %s is incomplete", pagePtr, recPtr))
+			}
+			rem := uint64(s.hdr.RemLen)
+			if rem == 0 || uint64(totLen) != got+rem {
+				s.asm = asm
+				return s.ce(s.seg.name, pagePtr, errorf(ErrContRecord, "invalid contrecord length %d (expected %d) at %s", rem, int64(totLen)-int64(got), pagePtr))
+			}
+			if keep && got == avail {
+				// xl_tot_len passed the cross-check: reserve for it (up to
+				// a bound, so that crafted input cannot force a huge
+				// allocation before its data is seen).
+				asm = slices.Grow(asm, int(min(uint64(totLen), maxPrealloc))-len(asm))
+			}
+			hs := uint64(s.hdr.Size())
+			n := min(rem, pageSize-hs)
+			if keep {
+				asm = append(asm, s.page[hs:hs+n]...)
+			} else if len(asm) < RecordHeaderSize {
+				asm = append(asm, s.page[hs:hs+min(n, RecordHeaderSize)]...)
+			}
+			got += n
+			end = pagePtr + walname.LSN(hs+n)
+			if !gotHeader && got >= RecordHeaderSize {
+				h = parseRecordHeader(asm)
+				if err := s.checkHeader(h, recPtr); err != nil {
+					s.asm = asm
+					return s.ce(file, recPtr, err)
+				}
+				gotHeader = true
+			}
+		}
+		s.asm = asm
+		if !keep {
+			return fmt.Errorf("internal error: record at %s of %d bytes ended inside its segment", recPtr, totLen)
+		}
+		raw = asm
+	}
+
+	if err := VerifyCRC(raw); err != nil {
+		return s.ce(file, recPtr, err)
+	}
+	if err := decodeRecord(raw, s.lay, s.opts.BlockSize, &s.rec); err != nil {
+		return s.ce(file, recPtr, err)
+	}
+	next := walname.LSN(maxAlign(uint64(end)))
+	if s.rec.RmID == RmXLOG && s.rec.Info&^XLRInfoMask == XLOGSwitch {
+		// The switch record owns the rest of its segment.
+		next = walname.LSN((uint64(next) + s.segSize - 1) / s.segSize * s.segSize)
+	}
+	s.rec.StartLSN, s.rec.EndLSN, s.rec.TLI = recPtr, next, tli
+	if overwritten != 0 {
+		if err := checkOverwrite(&s.rec, overwritten); err != nil {
+			return s.ce(file, recPtr, err)
+		}
+	}
+	s.next, s.prev, s.havePrev = next, recPtr, true
+	return nil
+}
+
+// continuationErr classifies a failure to load the page a record continues
+// on; recPtr is the record's start, 0 when it began before
+// the read did.
+func (s *stream) continuationErr(err error, recPtr, pagePtr walname.LSN) error {
+	switch {
+	case errors.Is(err, errNextSegment):
+		s.partial = recPtr
+	case errors.Is(err, ErrZeroTail):
+		// Zeroes where the rest of a record should be: the record was
+		// never completed.
+		var ce *ContentError
+		if errors.As(err, &ce) {
+			what := "a continued record"
+			if recPtr != 0 {
+				what = "record at " + recPtr.String()
+			}
+			return &ContentError{File: ce.File, Offset: ce.Offset, LSN: ce.LSN,
+				Err: errorf(ErrTornRecord, "%s is incomplete: the page at %s is zeroed", what, pagePtr)}
+		}
+	}
+	return err
+}
+
+// checkOverwrite verifies that the record found after abandoning the one
+// at overwritten is the XLOG_OVERWRITE_CONTRECORD naming it
+// (VerifyOverwriteContrecord).
+func checkOverwrite(rec *Record, overwritten walname.LSN) error {
+	if rec.RmID != RmXLOG || rec.Info&^XLRInfoMask != XLOGOverwriteContrecord {
+		return errorf(ErrOverwrite, "record at %s abandoned, but the page does not start with XLOG_OVERWRITE_CONTRECORD (found %s info %02X)",
+			overwritten, rec.RmID, rec.Info)
+	}
+	if len(rec.MainData) < 8 {
+		return errorf(ErrOverwrite, "XLOG_OVERWRITE_CONTRECORD with %d bytes of data", len(rec.MainData))
+	}
+	if got := walname.LSN(binary.LittleEndian.Uint64(rec.MainData)); got != overwritten {
+		return errorf(ErrOverwrite, "mismatching overwritten LSN %s -> %s", overwritten, got)
+	}
+	return nil
+}

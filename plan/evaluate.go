@@ -1,0 +1,575 @@
+package plan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/walaudit/walaudit/audit"
+	"github.com/walaudit/walaudit/audit/backup"
+	"github.com/walaudit/walaudit/audit/finding"
+	"github.com/walaudit/walaudit/audit/wal"
+	"github.com/walaudit/walaudit/timeline"
+	"github.com/walaudit/walaudit/walname"
+)
+
+// maxMissingListed bounds the missing-file list of one answer.
+const maxMissingListed = 1000
+
+type evaluator struct {
+	arch     *audit.Archive
+	req      Request
+	findings []finding.Finding
+}
+
+func (ev *evaluator) addFinding(f finding.Finding) { ev.findings = append(ev.findings, f) }
+
+func timelineTarget(s TimelineSetting) timeline.Target {
+	switch s.Kind {
+	case "current":
+		return timeline.Target{Kind: timeline.TargetCurrent}
+	case "number":
+		return timeline.Target{Kind: timeline.TargetNumeric, TLI: s.TLI}
+	}
+	return timeline.Target{Kind: timeline.TargetLatest}
+}
+
+func settingOf(t timeline.Target) string {
+	switch t.Kind {
+	case timeline.TargetCurrent:
+		return "current"
+	case timeline.TargetNumeric:
+		return t.TLI.String()
+	}
+	return "latest"
+}
+
+// answer decides one backup's reachability of the target.
+func (ev *evaluator) answer(ctx context.Context, b *backup.Backup) (*BackupAnswer, error) {
+	ans := &BackupAnswer{BackupRef: backupRef(b), TimelinePath: []PathEntry{}, Missing: []string{}}
+	unreachable := func(format string, args ...any) (*BackupAnswer, error) {
+		ans.Verdict, ans.Reason = Unreachable, fmt.Sprintf(format, args...)
+		return ans, nil
+	}
+	switch {
+	case b.Incremental:
+		return unreachable("incremental backup (PostgreSQL 17+): never restorable on its own; combine it with its chain using pg_combinebackup")
+	case b.StartLSN == 0 || b.StartTLI == 0:
+		return unreachable("backup metadata has no start LSN or timeline (unreadable backup_label)")
+	case !b.Usable():
+		for _, f := range b.Findings {
+			if f.Severity == finding.Error {
+				return unreachable("backup is damaged: %s", f.Message)
+			}
+		}
+	}
+	inv := ev.arch.Inv
+	sz := inv.SegmentSize
+	ckpt := b.CheckpointLSN
+	if ckpt == 0 {
+		ckpt = b.StartLSN
+	}
+	tb := timeline.Backup{CheckpointLSN: ckpt, CheckpointTLI: b.StartTLI}
+	if b.FromStandby && b.Control != nil && b.Control.CRCValid {
+		tb.MinRecoveryPoint, tb.MinRecoveryPointTLI = b.Control.MinRecoveryPoint, b.Control.MinRecoveryPointTLI
+	}
+	tt := timelineTarget(ev.req.Timeline)
+	r, err := ev.arch.Timelines.Resolve(tt, tb)
+	if err != nil {
+		ans.Verdict, ans.Reason = Undecided, fmt.Sprintf("cannot resolve the target timeline: %v", err)
+		return ans, nil
+	}
+	ans.ResolvedTimeline = r.TLI
+	if !r.OK() {
+		msg, detail := r.Fatal()
+		ans.Verdict = Unreachable
+		ans.Reason = r.Describe()
+		if msg != "" {
+			ans.Reason += fmt.Sprintf(" (PostgreSQL: FATAL: %s", msg)
+			if detail != "" {
+				ans.Reason += "; " + detail
+			}
+			ans.Reason += ")"
+		}
+		if alts, err := ev.arch.Timelines.WorkingTargets(tb); err == nil && len(alts) > 0 {
+			var s []string
+			for _, a := range alts {
+				s = append(s, "--target-timeline "+settingOf(a))
+			}
+			ans.Suggestion = "this backup recovers with " + strings.Join(s, " or ")
+		}
+		return ans, nil
+	}
+	h := r.History
+
+	exists := func(tli walname.TimelineID, seg walname.SegNo) bool {
+		if inv.Segment(tli, seg) != nil {
+			return true
+		}
+		return carries(b, walname.SegmentName(tli, seg, sz))
+	}
+	partial := func(tli walname.TimelineID, seg walname.SegNo) bool { return inv.Partial(tli, seg) != nil }
+	startSeg := b.StartLSN.Segment(sz)
+	fp, err := h.Plan(timeline.PlanRequest{Size: sz, Start: startSeg, Exists: exists, Partial: partial})
+	if err != nil {
+		return nil, fmt.Errorf("plan WAL files for backup %s: %w", b.ID, err)
+	}
+	w, err := ev.walk(ctx, b, h, fp)
+	if err != nil {
+		return nil, err
+	}
+	ans.EndOfWAL = w.end
+
+	// The path recovery follows, from the backup's start to where it stops.
+	until := walname.InvalidLSN
+	if w.stop != nil {
+		until = w.stop.LSN
+	}
+	for _, sp := range h.Path(b.StartLSN, walname.InvalidLSN) {
+		pe := PathEntry{Timeline: sp.Timeline, BeginLSN: sp.BeginLSN}
+		if sp.EndLSN != 0 {
+			e := sp.EndLSN
+			pe.EndLSN = &e
+		}
+		ans.TimelinePath = append(ans.TimelinePath, pe)
+		if until != 0 && sp.EndLSN != 0 && sp.EndLSN >= until {
+			break
+		}
+	}
+	if w.consistent {
+		win := &Window{FromLSN: w.consistencyLSN, ToLSN: w.end}
+		if !w.fromTime.IsZero() {
+			t := w.fromTime
+			win.FromTime = &t
+		}
+		if !w.lastXactTime.IsZero() {
+			t := w.lastXactTime
+			win.ToTime = &t
+		}
+		ans.Window = win
+	}
+	for _, st := range fp.Steps {
+		if st.Read != 0 {
+			ans.Files = append(ans.Files, walname.SegmentName(st.Read, st.Seg, sz))
+		}
+	}
+
+	// The furthest segment the archive holds on this path: 'latest' must
+	// reach it, and missing files before it are listed.
+	lastSeg := lastSegmentOnPath(inv, h, startSeg, sz)
+	endSeg := w.end.EndSegment(sz)
+	if w.end <= sz.StartLSN(startSeg) {
+		endSeg = startSeg
+	}
+
+	missingFrom := func(from, to walname.SegNo) {
+		for s := from; s <= to && len(ans.Missing) < maxMissingListed; s++ {
+			tli := h.TLIAt(segEndLSN(s, sz) - 1)
+			if inv.Segment(tli, s) == nil && !carries(b, walname.SegmentName(tli, s, sz)) {
+				ans.Missing = append(ans.Missing, walname.SegmentName(tli, s, sz))
+			}
+		}
+	}
+	breakReason := ev.describeEnd(b, w, fp, sz)
+
+	if w.stop != nil {
+		ans.Stop = w.stop
+		ans.Stop.Timeline = h.TLIAt(w.stop.LSN - 1)
+		ans.SegmentsNeeded = int(w.stop.LSN.EndSegment(sz)-startSeg) + 1
+		if w.stopErr != "" {
+			return unreachable("%s", w.stopErr)
+		}
+		if msg := ev.timeBeforeBackup(b); msg != "" {
+			return unreachable("%s", msg)
+		}
+		ans.Verdict = Reachable
+		ans.Reason = fmt.Sprintf("recovery %s", w.stop.Reason)
+		if w.wrongBranchWarn != "" {
+			ev.addFinding(finding.Finding{Severity: finding.Warning, Code: "WRONG_BRANCH", File: w.wrongBranchFile, LSN: w.wrongBranchAt,
+				Message: w.wrongBranchWarn, Hint: "restore the child timeline's copy of this segment; any later target on this timeline is unreachable"})
+		}
+		return ans, nil
+	}
+
+	// No stop decided: the WAL ended first.
+	if !w.consistent {
+		missingFrom(endSeg, endSeg+1)
+		ans.SegmentsNeeded = int(endSeg-startSeg) + 1
+		if w.checkpointMissing {
+			return unreachable("could not locate the backup's checkpoint record at %s: %s", ckpt, breakReason)
+		}
+		cons := "the end of the online backup"
+		if l, ok := b.ConsistencyLSN(); ok {
+			cons = fmt.Sprintf("the backup's consistency point %s", l)
+		}
+		return unreachable("WAL ends at %s before %s (PostgreSQL: FATAL: WAL ends before end of online backup): %s", w.end, cons, breakReason)
+	}
+	if ev.req.Target.Kind == TargetLatest {
+		ans.Stop = &Stop{LSN: w.end, Timeline: h.TLIAt(w.end - 1),
+			Reason: fmt.Sprintf("replays all archived WAL to %s and ends recovery there", w.end)}
+		ans.SegmentsNeeded = int(endSeg-startSeg) + 1
+		if lastSeg > endSeg || w.damage {
+			missingFrom(endSeg, lastSeg)
+			ans.Verdict = Unreachable
+			ans.Reason = fmt.Sprintf("latest is not reachable: %s; PostgreSQL would end recovery quietly at %s and call it success, losing the WAL archived after it (up to %s)",
+				breakReason, w.end, walname.SegmentName(h.TLIAt(segEndLSN(lastSeg, sz)-1), lastSeg, sz))
+			ans.Stop.Reason = fmt.Sprintf("recovery would really end at %s (%s)", w.end, breakReason)
+			ev.breakFindings(w, b)
+			return ans, nil
+		}
+		ans.Verdict = Reachable
+		ans.Reason = fmt.Sprintf("recovery replays all archived WAL on timeline %d to %s", h.TLIAt(w.end-1), w.end)
+		return ans, nil
+	}
+	// Another target was not reached before the end of WAL.
+	toSeg := lastSeg
+	if ev.req.Target.Kind == TargetLSN && ev.req.Target.LSN.Segment(sz) > toSeg {
+		toSeg = ev.req.Target.LSN.Segment(sz)
+	}
+	if toSeg >= endSeg {
+		missingFrom(endSeg, toSeg)
+	}
+	ans.SegmentsNeeded = int(toSeg-startSeg) + 1
+	ev.breakFindings(w, b)
+	return unreachable("recovery ended before the target was reached (PostgreSQL: FATAL: recovery ended before configured recovery target was reached): WAL ends at %s: %s", w.end, breakReason)
+}
+
+// carries reports whether the backup holds the segment in its own pg_wal,
+// which recovery reads when the archive lacks it.
+func carries(b *backup.Backup, name string) bool {
+	for _, s := range b.WALSegments {
+		if s == name {
+			return true
+		}
+	}
+	return false
+}
+
+func segEndLSN(s walname.SegNo, sz walname.SegmentSize) walname.LSN { return sz.StartLSN(s + 1) }
+
+// lastSegmentOnPath is the highest segment number from start on that the
+// archive holds on the timeline the target history assigns to it.
+func lastSegmentOnPath(inv *audit.Inventory, h *timeline.History, start walname.SegNo, sz walname.SegmentSize) walname.SegNo {
+	last := start
+	for _, e := range h.Entries() {
+		for _, s := range inv.SegNos(e.TLI) {
+			if s < start || s <= last {
+				continue
+			}
+			if e.Covers(sz.StartLSN(s)) || e.Covers(segEndLSN(s, sz)-1) {
+				last = s
+			}
+		}
+	}
+	return last
+}
+
+// timeBeforeBackup applies walaudit's stricter rule (FORMATS §5.4): a time
+// target before the backup started would be "reached" at the first commit
+// after the backup, with a later state than asked.
+func (ev *evaluator) timeBeforeBackup(b *backup.Backup) string {
+	if ev.req.Target.Kind != TargetTime {
+		return ""
+	}
+	st, ok := timestampOf(b.StartTime)
+	if !ok || !ev.req.Target.Time.Before(st) {
+		return ""
+	}
+	return fmt.Sprintf("target time %s is before this backup started (%s): PostgreSQL would stop at the first commit after the backup and report success, with a later state than asked; use an older backup",
+		ev.req.Target.Time.Format(time.RFC3339Nano), st.Format(time.RFC3339))
+}
+
+// describeEnd says, for people, why the WAL ends where it does.
+func (ev *evaluator) describeEnd(b *backup.Backup, w *walkResult, fp *timeline.Plan, sz walname.SegmentSize) string {
+	switch {
+	case w.wrongBranchFile != "" && w.end == w.wrongBranchAt:
+		return w.wrongBranchWarn
+	case w.err != nil && !wal.IsEndOfWAL(w.err):
+		return w.err.Error()
+	}
+	seg := w.end.Segment(sz)
+	if w.end == sz.StartLSN(seg) || errors.Is(w.err, wal.ErrSegmentMissing) {
+		for _, st := range fp.Steps {
+			if st.Seg == seg && st.Status == timeline.StepMissing {
+				name := walname.SegmentName(st.Want, seg, sz)
+				msg := fmt.Sprintf("segment %s is missing", name)
+				if st.PartialOnly {
+					msg += fmt.Sprintf(" (only %s.partial exists: recovery never requests .partial files; rename it to %s by hand to use it)", name, name)
+				}
+				return msg
+			}
+		}
+		return fmt.Sprintf("no segment %s in the archive", walname.SegmentName(fp.Target, seg, sz))
+	}
+	return fmt.Sprintf("no valid record after %s (%v)", w.end, w.err)
+}
+
+// breakFindings raises what stopped the WAL to an error finding.
+func (ev *evaluator) breakFindings(w *walkResult, b *backup.Backup) {
+	var ce *wal.ContentError
+	if w.err != nil && !wal.IsEndOfWAL(w.err) && errors.As(w.err, &ce) {
+		code := "WAL_CORRUPT"
+		hint := "PostgreSQL stops recovery at this record; restore an intact copy of this segment"
+		switch {
+		case errors.Is(ce, wal.ErrSysID):
+			code, hint = "WAL_FOREIGN_SEGMENT", "this file belongs to another cluster (different system identifier): find this cluster's own copy"
+		case errors.Is(ce, wal.ErrTruncated):
+			code = "SEGMENT_TRUNCATED"
+		case errors.Is(ce, wal.ErrUnsupportedVersion):
+			code, hint = "WAL_UNSUPPORTED_VERSION", "walaudit reads WAL of PostgreSQL 13 to 18"
+		}
+		f := finding.Finding{Severity: finding.Error, Code: code, File: ce.File, LSN: ce.LSN, Message: ce.Err.Error(), Hint: hint}
+		if ce.File != "" {
+			f = f.At(ce.Offset)
+		}
+		ev.addFinding(f)
+	}
+	if w.wrongBranchFile != "" {
+		ev.addFinding(finding.Finding{Severity: finding.Error, Code: "WRONG_BRANCH", File: w.wrongBranchFile, LSN: w.wrongBranchAt,
+			Message: w.wrongBranchWarn, Hint: "restore the child timeline's copy of this segment"})
+	}
+	if w.missingFile != "" {
+		ev.addFinding(finding.Finding{Severity: finding.Error, Code: "WAL_MISSING", File: w.missingFile, LSN: w.end,
+			Message: fmt.Sprintf("segment %s, needed by backup %s, is missing", w.missingFile, b.ID),
+			Hint:    "restore it from another copy of the archive; without it no target after " + w.end.String() + " is reachable from this backup"})
+	}
+}
+
+// walkResult is what decoding the WAL of one backup's path found.
+type walkResult struct {
+	end        walname.LSN // where valid WAL ends (EndRecPtr of the last good record)
+	err        error       // why reading stopped
+	damage     bool        // stopped at damaged WAL, not a clean end
+	consistent bool
+	// consistencyLSN is where the backup became consistent.
+	consistencyLSN         walname.LSN
+	checkpointMissing      bool
+	stop                   *Stop
+	stopErr                string // a stop that PostgreSQL turns into FATAL
+	fromTime, lastXactTime time.Time
+	wrongBranchFile        string
+	wrongBranchAt          walname.LSN
+	wrongBranchWarn        string
+	missingFile            string
+}
+
+// segSource serves the files of a timeline plan to the WAL reader.
+type segSource struct {
+	inv   *audit.Inventory
+	b     *backup.Backup
+	sz    walname.SegmentSize
+	steps map[walname.SegNo]timeline.Step
+}
+
+func (s *segSource) OpenSegment(ctx context.Context, seg walname.SegNo) (io.ReadCloser, string, error) {
+	st, ok := s.steps[seg]
+	if !ok || st.Read == 0 {
+		tli := walname.TimelineID(1)
+		if ok {
+			tli = st.Want
+		}
+		name := walname.SegmentName(tli, seg, s.sz)
+		return nil, name, fmt.Errorf("%s: %w", name, wal.ErrSegmentMissing)
+	}
+	name := walname.SegmentName(st.Read, seg, s.sz)
+	if o := s.inv.Segment(st.Read, seg); o != nil {
+		rc, err := s.inv.Open(ctx, o)
+		return rc, name, err
+	}
+	rc, err := openBackupWAL(ctx, s.b, name)
+	if err != nil {
+		return nil, name, fmt.Errorf("read %s from backup %s: %w", name, s.b.ID, err)
+	}
+	return rc, name, nil
+}
+
+// walk decodes the backup's WAL from its redo point along the plan,
+// tracking consistency and applying the target's stop rules exactly as
+// recoveryStopsBefore/recoveryStopsAfter do (FORMATS §5.3, §5.4).
+func (ev *evaluator) walk(ctx context.Context, b *backup.Backup, h *timeline.History, fp *timeline.Plan) (*walkResult, error) {
+	sz := ev.arch.Inv.SegmentSize
+	src := &segSource{inv: ev.arch.Inv, b: b, sz: sz, steps: map[walname.SegNo]timeline.Step{}}
+	for _, st := range fp.Steps {
+		src.steps[st.Seg] = st
+	}
+	rd, err := wal.NewReader(ctx, src, b.StartLSN, wal.Options{SegmentSize: sz, SystemID: b.SystemID,
+		AllowedTLI: func(tli walname.TimelineID, _ walname.LSN) bool { return h.Contains(tli) }})
+	if err != nil {
+		return nil, fmt.Errorf("read WAL of backup %s: %w", b.ID, err)
+	}
+	defer rd.Close()
+
+	w := &walkResult{}
+	tg, incl := ev.req.Target, ev.req.Inclusive
+	ckptSeen := b.CheckpointLSN == 0
+	backupEndDone := b.FromStandby // standby backups have no BACKUP_END record
+	minRP, _ := b.ConsistencyLSN()
+	if !b.FromStandby {
+		minRP = 0
+		if b.Control != nil && b.Control.CRCValid {
+			minRP = b.Control.MinRecoveryPoint
+		}
+	}
+	if st, ok := timestampOf(b.StartTime); ok {
+		w.fromTime = st
+	}
+	prevEnd := b.StartLSN
+	decided := false
+	isConsistent := func(at walname.LSN) bool { return backupEndDone && at >= minRP }
+
+	decide := func(stopLSN walname.LSN, before bool, rec *wal.Record, e *wal.Event, what string) {
+		decided = true
+		s := &Stop{LSN: stopLSN, RecordLSN: rec.StartLSN}
+		if e != nil {
+			if !e.Time.IsZero() {
+				t := e.Time.UTC()
+				s.Time = &t
+			}
+			s.XID = e.XID
+		}
+		if before {
+			s.Reason = "stops before " + what
+		} else {
+			s.Reason = "stops after " + what
+		}
+		w.stop = s
+		if !isConsistent(stopLSN) {
+			l, _ := b.ConsistencyLSN()
+			w.stopErr = fmt.Sprintf("the stop point %s lies before the backup's consistency point %s (PostgreSQL: FATAL: requested recovery stop point is before consistent recovery point); %s", stopLSN, l, s.Reason)
+		}
+	}
+
+	for rd.Next() {
+		rec := rd.Record()
+		// A parent's copy of a switch segment is right only before the
+		// switch point; past it, the server would replay another branch.
+		if st, ok := src.steps[rec.StartLSN.Segment(sz)]; ok && st.Status == timeline.StepWrongBranch && rec.StartLSN >= st.ValidEnd {
+			w.wrongBranchFile = walname.SegmentName(st.Want, st.Seg, sz)
+			w.wrongBranchAt = st.ValidEnd
+			w.wrongBranchWarn = fmt.Sprintf("segment %s is missing: recovery would read %s instead and replay timeline %d's records past the switch point %s, on the wrong branch",
+				w.wrongBranchFile, walname.SegmentName(st.Read, st.Seg, sz), st.Read, st.ValidEnd)
+			w.end = rec.StartLSN
+			break
+		}
+		if !ckptSeen && rec.StartLSN >= b.CheckpointLSN {
+			if rec.StartLSN != b.CheckpointLSN || !(rec.RmID == 0 && (rec.Info&0xF0 == 0x00 || rec.Info&0xF0 == 0x10)) {
+				w.err = fmt.Errorf("no checkpoint record starts at the backup's CHECKPOINT LOCATION %s", b.CheckpointLSN)
+				w.damage, w.checkpointMissing = true, true
+				w.end = rec.StartLSN
+				ev.addFinding(finding.Finding{Severity: finding.Error, Code: "CHECKPOINT_NOT_FOUND", LSN: b.CheckpointLSN,
+					Message: fmt.Sprintf("backup %s: %v", b.ID, w.err), Hint: "the backup's label does not match this archive's WAL"})
+				return w, nil
+			}
+			ckptSeen = true
+		}
+		e, isEvent, perr := wal.EventOf(rec, rd.Major())
+		if perr != nil {
+			isEvent = false
+		}
+		xactEnd := isEvent && e.Kind.IsXactEnd()
+
+		if !decided {
+			switch tg.Kind {
+			case TargetLSN:
+				if !incl && rec.StartLSN >= tg.LSN {
+					decide(prevEnd, true, rec, evp(isEvent, &e), fmt.Sprintf("the first record at or after %s (%s at %s)", tg.LSN, wal.Describe(rec), rec.StartLSN))
+				}
+			case TargetXID:
+				if !incl && xactEnd && e.XID == tg.XID {
+					decide(prevEnd, true, rec, &e, xactWhat(&e))
+				}
+			case TargetTime:
+				if xactEnd && (e.Time.After(tg.Time) || (!incl && e.Time.Equal(tg.Time))) {
+					decide(prevEnd, true, rec, &e, xactWhat(&e))
+				}
+			}
+		}
+		// Replay the record.
+		if isEvent && e.Kind == wal.EventBackupEnd && e.BackupStart == b.StartLSN && !b.FromStandby {
+			backupEndDone = true
+			if b.StopLSN != 0 && rec.EndLSN != b.StopLSN {
+				ev.addFinding(finding.Finding{Severity: finding.Warning, Code: "BACKUP_STOP_MISMATCH", LSN: rec.EndLSN,
+					Message: fmt.Sprintf("backup %s: the end-of-backup record ends at %s but the backup's metadata says %s", b.ID, rec.EndLSN, b.StopLSN)})
+			}
+		}
+		prevEnd = rec.EndLSN
+		if !w.consistent && isConsistent(rec.EndLSN) {
+			w.consistent, w.consistencyLSN = true, rec.EndLSN
+		}
+		if xactEnd {
+			if !w.consistent {
+				if e.Time.After(w.fromTime) {
+					w.fromTime = e.Time.UTC()
+				}
+			} else {
+				w.lastXactTime = e.Time.UTC()
+			}
+		}
+		if !decided {
+			switch tg.Kind {
+			case TargetName:
+				if isEvent && e.Kind == wal.EventRestorePoint && e.Name == tg.Name {
+					decide(rec.EndLSN, false, rec, &e, fmt.Sprintf("restore point %q at %s", e.Name, rec.StartLSN))
+				}
+			case TargetLSN:
+				if incl && rec.StartLSN >= tg.LSN {
+					decide(rec.EndLSN, false, rec, evp(isEvent, &e), fmt.Sprintf("the first record at or after %s (%s at %s)", tg.LSN, wal.Describe(rec), rec.StartLSN))
+				}
+			case TargetXID:
+				if incl && xactEnd && e.XID == tg.XID {
+					decide(rec.EndLSN, false, rec, &e, xactWhat(&e))
+				}
+			case TargetImmediate:
+				if w.consistent {
+					decide(rec.EndLSN, false, rec, nil, fmt.Sprintf("reaching consistency at %s", rec.EndLSN))
+				}
+			}
+		}
+	}
+	if w.end == 0 {
+		w.end = rd.EndOfWAL()
+	}
+	if w.err == nil {
+		w.err = rd.Err()
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var ce *wal.ContentError
+	if w.err != nil && !errors.As(w.err, &ce) && !errors.Is(w.err, wal.ErrSegmentMissing) {
+		// Not a content problem: the archive could not be read.
+		return nil, fmt.Errorf("read WAL of backup %s: %w", b.ID, w.err)
+	}
+	w.damage = w.damage || (w.err != nil && !wal.IsEndOfWAL(w.err)) || w.wrongBranchFile != ""
+	if errors.Is(w.err, wal.ErrSegmentMissing) && ce != nil {
+		w.missingFile = ce.File
+	}
+	if !ckptSeen && b.CheckpointLSN != 0 {
+		w.checkpointMissing = true
+	}
+	return w, nil
+}
+
+func evp(ok bool, e *wal.Event) *wal.Event {
+	if ok {
+		return e
+	}
+	return nil
+}
+
+// xactWhat reads like PostgreSQL's "recovery stopping" log line.
+func xactWhat(e *wal.Event) string {
+	kind := "commit"
+	switch e.Kind {
+	case wal.EventAbort:
+		kind = "abort"
+	case wal.EventCommitPrepared:
+		kind = "commit of prepared transaction"
+	case wal.EventAbortPrepared:
+		kind = "abort of prepared transaction"
+	}
+	return fmt.Sprintf("%s of transaction %d at %s (%s)", kind, e.XID, e.LSN, e.Time.UTC().Format("2006-01-02 15:04:05.999999Z07:00"))
+}
