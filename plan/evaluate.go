@@ -290,19 +290,14 @@ func (ev *evaluator) describeEnd(b *backup.Backup, w *walkResult, fp *timeline.P
 	case w.err != nil && !wal.IsEndOfWAL(w.err):
 		return w.err.Error()
 	}
-	seg := w.end.Segment(sz)
-	if w.end == sz.StartLSN(seg) || errors.Is(w.err, wal.ErrSegmentMissing) {
+	if w.missingFile != "" {
+		msg := fmt.Sprintf("segment %s is missing", w.missingFile)
 		for _, st := range fp.Steps {
-			if st.Seg == seg && st.Status == timeline.StepMissing {
-				name := walname.SegmentName(st.Want, seg, sz)
-				msg := fmt.Sprintf("segment %s is missing", name)
-				if st.PartialOnly {
-					msg += fmt.Sprintf(" (only %s.partial exists: recovery never requests .partial files; rename it to %s by hand to use it)", name, name)
-				}
-				return msg
+			if walname.SegmentName(st.Want, st.Seg, sz) == w.missingFile && st.PartialOnly {
+				msg += fmt.Sprintf(" (only %s.partial exists: recovery never requests .partial files; rename it to %s by hand to use it)", w.missingFile, w.missingFile)
 			}
 		}
-		return fmt.Sprintf("no segment %s in the archive", walname.SegmentName(fp.Target, seg, sz))
+		return msg
 	}
 	return fmt.Sprintf("no valid record after %s (%v)", w.end, w.err)
 }
@@ -544,8 +539,17 @@ func (ev *evaluator) walk(ctx context.Context, b *backup.Backup, h *timeline.His
 		return nil, fmt.Errorf("read WAL of backup %s: %w", b.ID, w.err)
 	}
 	w.damage = w.damage || (w.err != nil && !wal.IsEndOfWAL(w.err)) || w.wrongBranchFile != ""
-	if errors.Is(w.err, wal.ErrSegmentMissing) && ce != nil {
-		w.missingFile = ce.File
+	if errors.Is(w.err, wal.ErrSegmentMissing) {
+		// The reader names the start of the segment it could not open.
+		seg := w.end.Segment(sz)
+		if ce != nil {
+			seg = ce.LSN.Segment(sz)
+		}
+		if st, ok := src.steps[seg]; ok && st.Status == timeline.StepMissing {
+			w.missingFile = walname.SegmentName(st.Want, seg, sz)
+		} else if !ok {
+			w.missingFile = walname.SegmentName(h.TLIAt(w.end), seg, sz)
+		}
 	}
 	if !ckptSeen && b.CheckpointLSN != 0 {
 		w.checkpointMissing = true

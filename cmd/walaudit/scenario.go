@@ -6,6 +6,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/walaudit/walaudit/plan/pgserver"
 )
 
@@ -46,6 +48,16 @@ func runBondScenario(ctx context.Context, lab *pgserver.Lab, out io.Writer) (*bo
 		}
 		return nil
 	}
+	inTx := func(stmts ...[]any) error {
+		return pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
+			for _, st := range stmts {
+				if _, err := tx.Exec(ctx, st[0].(string), st[1:]...); err != nil {
+					return fmt.Errorf("demo workload: %q: %w", st[0], err)
+				}
+			}
+			return nil
+		})
+	}
 	say("creating bond_reservations and its index table gsi_open_by_issuer")
 	if err := exec(`CREATE TABLE bond_reservations (
 		id int PRIMARY KEY, issuer text NOT NULL, cusip text NOT NULL, qty int NOT NULL,
@@ -57,11 +69,11 @@ func runBondScenario(ctx context.Context, lab *pgserver.Lab, out io.Writer) (*bo
 		return nil, err
 	}
 	// 40 reservations, 10 per issuer, all open; index rows in the same transaction.
-	if err := exec(`BEGIN;
-		INSERT INTO bond_reservations SELECT g, (ARRAY['CA-MUNI','NY-MUNI','TX-MUNI','FL-MUNI'])[1 + (g-1) % 4],
-			'CUSIP' || lpad(g::text, 4, '0'), 100 * g, 'open' FROM generate_series(1, 40) g;
-		INSERT INTO gsi_open_by_issuer SELECT issuer, id FROM bond_reservations WHERE status = 'open';
-		COMMIT`); err != nil {
+	if err := inTx(
+		[]any{`INSERT INTO bond_reservations SELECT g, (ARRAY['CA-MUNI','NY-MUNI','TX-MUNI','FL-MUNI'])[1 + (g-1) % 4],
+			'CUSIP' || lpad(g::text, 4, '0'), 100 * g, 'open' FROM generate_series(1, 40) g`},
+		[]any{`INSERT INTO gsi_open_by_issuer SELECT issuer, id FROM bond_reservations WHERE status = 'open'`},
+	); err != nil {
 		return nil, err
 	}
 	if _, err := lab.SwitchAndWait(ctx, p); err != nil {
@@ -74,18 +86,18 @@ func runBondScenario(ctx context.Context, lab *pgserver.Lab, out io.Writer) (*bo
 	say("normal trading: fills and new reservations")
 	for i := 0; i < 6; i++ {
 		id := 41 + i
-		issuer := bondIssuers[i%len(bondIssuers)]
-		if err := exec(`BEGIN;
-			INSERT INTO bond_reservations VALUES ($1, $2, 'CUSIP' || lpad($1::text, 4, '0'), 500, 'open');
-			INSERT INTO gsi_open_by_issuer VALUES ($2, $1);
-			COMMIT`, id, issuer); err != nil {
+		issuer := bondIssuers[1+i%3] // new reservations for NY, TX and FL
+		if err := inTx(
+			[]any{`INSERT INTO bond_reservations VALUES ($1::int, $2, 'CUSIP' || lpad($1::int::text, 4, '0'), 500, 'open')`, id, issuer},
+			[]any{`INSERT INTO gsi_open_by_issuer VALUES ($2, $1)`, id, issuer},
+		); err != nil {
 			return nil, err
 		}
-		fill := 2 + i*4 // fills NY/TX/FL/... but never CA-MUNI's open ones: ids ≡ 1 mod 4 are CA-MUNI
-		if err := exec(`BEGIN;
-			UPDATE bond_reservations SET status = 'filled' WHERE id = $1;
-			DELETE FROM gsi_open_by_issuer WHERE reservation_id = $1;
-			COMMIT`, fill); err != nil {
+		fill := 2 + i*4 // ids 2, 6, 10, …: NY-MUNI; CA-MUNI's (ids ≡ 1 mod 4) stay open
+		if err := inTx(
+			[]any{`UPDATE bond_reservations SET status = 'filled' WHERE id = $1`, fill},
+			[]any{`DELETE FROM gsi_open_by_issuer WHERE reservation_id = $1`, fill},
+		); err != nil {
 			return nil, err
 		}
 	}
@@ -116,10 +128,10 @@ func runBondScenario(ctx context.Context, lab *pgserver.Lab, out io.Writer) (*bo
 	say("more legitimate trades after the bad job")
 	for i := 0; i < 3; i++ {
 		id := 60 + i
-		if err := exec(`BEGIN;
-			INSERT INTO bond_reservations VALUES ($1, 'NY-MUNI', 'CUSIP' || lpad($1::text, 4, '0'), 250, 'open');
-			INSERT INTO gsi_open_by_issuer VALUES ('NY-MUNI', $1);
-			COMMIT`, id); err != nil {
+		if err := inTx(
+			[]any{`INSERT INTO bond_reservations VALUES ($1::int, 'NY-MUNI', 'CUSIP' || lpad($1::int::text, 4, '0'), 250, 'open')`, id},
+			[]any{`INSERT INTO gsi_open_by_issuer VALUES ('NY-MUNI', $1)`, id},
+		); err != nil {
 			return nil, err
 		}
 	}
