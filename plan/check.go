@@ -140,6 +140,7 @@ func Evaluate(ctx context.Context, arch *audit.Archive, req Request) (*Result, e
 		}
 	}
 	res.Findings = append(res.Findings, ev.findings...)
+	res.Findings = append(res.Findings, archiveNotes(arch, backups, req)...)
 	res.Findings = dedupFindings(res.Findings)
 	finding.Sort(res.Findings)
 	return res, nil
@@ -246,6 +247,64 @@ func gapFindings(arch *audit.Archive) []finding.Finding {
 			out = append(out, finding.Finding{Severity: finding.Warning, Code: "WAL_GAP", File: walname.SegmentName(tli, first, sz),
 				LSN: sz.StartLSN(first), Timeline: tli, Message: msg,
 				Hint: "recovery through this range stops here; restore the missing files from another copy if any backup needs them"})
+		}
+	}
+	return out
+}
+
+// archiveNotes reports what is worth knowing but breaks nothing: .partial
+// files, segments older than every backup, backups whose data was not seen.
+func archiveNotes(arch *audit.Archive, backups []*backup.Backup, req Request) []finding.Finding {
+	var out []finding.Finding
+	inv := arch.Inv
+	sz := inv.SegmentSize
+	for _, tli := range inv.Timelines() {
+		for seg, objs := range inv.Partials[tli] {
+			name := walname.SegmentName(tli, seg, sz)
+			msg := fmt.Sprintf("%s holds the end of timeline %d's WAL (written at promotion); recovery never requests .partial files", objs[0].Key, tli)
+			hint := ""
+			if inv.Segment(tli, seg) == nil {
+				hint = fmt.Sprintf("if a recovery along timeline %d needs this WAL, copy it to %s by hand", tli, name)
+			}
+			out = append(out, finding.Finding{Severity: finding.Info, Code: "PARTIAL_FILE", File: objs[0].Key, Timeline: tli, LSN: sz.StartLSN(seg), Message: msg, Hint: hint})
+		}
+	}
+	if len(backups) > 0 {
+		oldest := backups[0].StartLSN
+		for _, b := range backups {
+			if b.StartLSN < oldest {
+				oldest = b.StartLSN
+			}
+		}
+		first := oldest.Segment(sz)
+		for _, tli := range inv.Timelines() {
+			n := 0
+			var lo, hi walname.SegNo
+			for _, s := range inv.SegNos(tli) {
+				if s >= first {
+					break
+				}
+				if n == 0 {
+					lo = s
+				}
+				hi = s
+				n++
+			}
+			if n > 0 && req.BackupID == "" {
+				out = append(out, finding.Finding{Severity: finding.Info, Code: "ORPHAN_SEGMENTS", File: walname.SegmentName(tli, lo, sz), Timeline: tli, LSN: sz.StartLSN(lo),
+					Message: fmt.Sprintf("%d segments on timeline %d (%s..%s) are older than every known backup; no recovery from these backups needs them", n, tli, walname.SegmentName(tli, lo, sz), walname.SegmentName(tli, hi, sz)),
+					Hint:    "retention may delete them unless an older backup that walaudit does not know of still needs them"})
+			}
+		}
+	}
+	for _, b := range backups {
+		if b.Source == backup.SourceArchiveHistory {
+			hint := "pass --backups DIR to verify the backup's own files"
+			if req.Backups != "" {
+				hint = fmt.Sprintf("no backup in %s matches it: was it deleted?", req.Backups)
+			}
+			out = append(out, finding.Finding{Severity: finding.Info, Code: "BACKUP_DATA_NOT_SEEN", File: b.ID, LSN: b.StartLSN, Timeline: b.StartTLI,
+				Message: fmt.Sprintf("backup %s is known only from its .backup file in the archive; its data was not seen", b.ID), Hint: hint})
 		}
 	}
 	return out

@@ -96,11 +96,15 @@ type ContentError struct {
 }
 
 // Error formats the problem with its place: "corrupt WAL in FILE at
-// offset N (lsn X/Y): cause", or "end of WAL ..." for benign ends.
+// offset N (lsn X/Y): cause", or "end of WAL ..." for benign ends and
+// "unsupported WAL ..." for other versions.
 func (e *ContentError) Error() string {
 	what := "corrupt WAL"
-	if IsEndOfWAL(e.Err) {
+	switch {
+	case IsEndOfWAL(e.Err):
 		what = "end of WAL"
+	case errors.Is(e.Err, ErrUnsupportedVersion):
+		what = "unsupported WAL"
 	}
 	if e.File == "" {
 		return fmt.Sprintf("%s at lsn %s: %v", what, e.LSN, e.Err)

@@ -280,12 +280,15 @@ func pgTime(t time.Time) string {
 	return s + " UTC"
 }
 
-// Describe returns a pg_waldump-like line for rec:
+// Describe returns a concise pg_waldump-like description of rec: the
+// resource manager, then what pg_waldump prints after "desc:", e.g.
 //
-//	rmgr: Transaction len (rec/tot): 58/58, tx: 728, lsn: 0/0061FC80, prev 0/0061FC38, desc: COMMIT 2026-11-21 01:58:52.522029 UTC; subxacts: 729 730
+//	Transaction COMMIT 2026-11-21 01:58:52.522029 UTC; subxacts: 729 730
+//	XLOG CHECKPOINT_ONLINE redo 0/600370; tli 1; prev tli 1; fpw true; ...
+//	Heap len 150, blocks 1
 //
-// XLOG and Transaction records get a decoded description; others say
-// "len N, blocks M". Payloads that do not decode are described as such.
+// XLOG and Transaction records are decoded; others give their length and
+// number of block references. Payloads that do not decode say so.
 func Describe(rec *Record) string {
 	var desc string
 	switch rec.RmID {
@@ -296,12 +299,8 @@ func Describe(rec *Record) string {
 	default:
 		desc = fmt.Sprintf("len %d, blocks %d", rec.TotLen, len(rec.Blocks))
 	}
-	return fmt.Sprintf("rmgr: %-11s len (rec/tot): %6d/%6d, tx: %10d, lsn: %s, prev %s, desc: %s",
-		rec.RmID, int(rec.TotLen)-rec.ImageBytes(), rec.TotLen, rec.XID, lsnPadded(rec.StartLSN), lsnPadded(rec.Prev), desc)
+	return rec.RmID.String() + " " + desc
 }
-
-// lsnPadded prints an LSN as pg_waldump does, "0/0061FC80".
-func lsnPadded(l walname.LSN) string { return fmt.Sprintf("%X/%08X", uint32(l>>32), uint32(l)) }
 
 func describeXLOG(rec *Record) string {
 	name := xlogOpName(rec.Info)

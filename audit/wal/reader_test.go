@@ -455,6 +455,11 @@ func TestContentErrorMessage(t *testing.T) {
 	if !errors.Is(e, wal.ErrChecksum) || wal.IsEndOfWAL(e) {
 		t.Errorf("classification of %v", e)
 	}
+	w, _ := corruptionBase(walfixture.Config{Magic: 0xD101})
+	_, r := readAll(t, sourceOf(w), 0x100000, wal.Options{})
+	if got, want := r.Err().Error(), "unsupported WAL in 000000010000000000000001 at offset 0 (lsn 0/100000): page magic D101 is PostgreSQL 12, which is not supported (13 to 18 are)"; got != want {
+		t.Errorf("message %q, want %q", got, want)
+	}
 	z := &wal.ContentError{LSN: 0x200000, Err: wal.ErrSegmentMissing}
 	if got := z.Error(); got != "end of WAL at lsn 0/200000: walaudit/wal: WAL segment missing" {
 		t.Errorf("message %q", got)
