@@ -292,7 +292,7 @@ func archiveNotes(arch *audit.Archive, backups []*backup.Backup, req Request) []
 			}
 			if n > 0 && req.BackupID == "" {
 				out = append(out, finding.Finding{Severity: finding.Info, Code: "ORPHAN_SEGMENTS", File: walname.SegmentName(tli, lo, sz), Timeline: tli, LSN: sz.StartLSN(lo),
-					Message: fmt.Sprintf("%d segments on timeline %d (%s..%s) are older than every known backup; no recovery from these backups needs them", n, tli, walname.SegmentName(tli, lo, sz), walname.SegmentName(tli, hi, sz)),
+					Message: fmt.Sprintf("%s on timeline %d (%s..%s) older than every known backup: no recovery from these backups needs them", plural(n, "segment"), tli, walname.SegmentName(tli, lo, sz), walname.SegmentName(tli, hi, sz)),
 					Hint:    "retention may delete them unless an older backup that walaudit does not know of still needs them"})
 			}
 		}

@@ -168,8 +168,9 @@ func (ev *evaluator) answer(ctx context.Context, b *backup.Backup) (*BackupAnswe
 	missingFrom := func(from, to walname.SegNo) {
 		for s := from; s <= to && len(ans.Missing) < maxMissingListed; s++ {
 			tli := h.TLIAt(segEndLSN(s, sz) - 1)
-			if inv.Segment(tli, s) == nil && !carries(b, walname.SegmentName(tli, s, sz)) {
-				ans.Missing = append(ans.Missing, walname.SegmentName(tli, s, sz))
+			name := walname.SegmentName(tli, s, sz)
+			if inv.Segment(tli, s) == nil && !carries(b, name) && !contains(ans.Missing, name) {
+				ans.Missing = append(ans.Missing, name)
 			}
 		}
 	}
@@ -225,12 +226,18 @@ func (ev *evaluator) answer(ctx context.Context, b *backup.Backup) (*BackupAnswe
 		return ans, nil
 	}
 	// Another target was not reached before the end of WAL.
+	if w.missingFile != "" {
+		ans.Missing = append(ans.Missing, w.missingFile)
+		endSeg = w.missingSeg
+	}
 	toSeg := lastSeg
 	if ev.req.Target.Kind == TargetLSN && ev.req.Target.LSN.Segment(sz) > toSeg {
 		toSeg = ev.req.Target.LSN.Segment(sz)
 	}
 	if toSeg >= endSeg {
 		missingFrom(endSeg, toSeg)
+	} else {
+		toSeg = endSeg
 	}
 	ans.SegmentsNeeded = int(toSeg-startSeg) + 1
 	ev.breakFindings(w, b)
@@ -349,6 +356,7 @@ type walkResult struct {
 	wrongBranchAt          walname.LSN
 	wrongBranchWarn        string
 	missingFile            string
+	missingSeg             walname.SegNo
 }
 
 // segSource serves the files of a timeline plan to the WAL reader.
@@ -546,9 +554,9 @@ func (ev *evaluator) walk(ctx context.Context, b *backup.Backup, h *timeline.His
 			seg = ce.LSN.Segment(sz)
 		}
 		if st, ok := src.steps[seg]; ok && st.Status == timeline.StepMissing {
-			w.missingFile = walname.SegmentName(st.Want, seg, sz)
+			w.missingFile, w.missingSeg = walname.SegmentName(st.Want, seg, sz), seg
 		} else if !ok {
-			w.missingFile = walname.SegmentName(h.TLIAt(w.end), seg, sz)
+			w.missingFile, w.missingSeg = walname.SegmentName(h.TLIAt(w.end), seg, sz), seg
 		}
 	}
 	if !ckptSeen && b.CheckpointLSN != 0 {
@@ -576,4 +584,21 @@ func xactWhat(e *wal.Event) string {
 		kind = "abort of prepared transaction"
 	}
 	return fmt.Sprintf("%s of transaction %d at %s (%s)", kind, e.XID, e.LSN, e.Time.UTC().Format("2006-01-02 15:04:05.999999Z07:00"))
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// plural renders "1 segment" / "3 segments".
+func plural(n int, word string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, word)
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }

@@ -153,7 +153,14 @@ func renderCheck(w io.Writer, res *plan.Result) error {
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "          %s\n", res.Reason)
 	if res.Stop != nil {
-		fmt.Fprintf(w, "stop      %s: %s\n", res.Stop.LSN, res.Stop.Reason)
+		fmt.Fprintf(w, "stop      %s on timeline %d (pg_last_wal_replay_lsn() after the stop)", res.Stop.LSN, res.Stop.Timeline)
+		if res.Stop.XID != 0 {
+			fmt.Fprintf(w, ", xid %d", res.Stop.XID)
+		}
+		if res.Stop.Time != nil {
+			fmt.Fprintf(w, ", %s", res.Stop.Time.Format("2006-01-02 15:04:05.999999Z07:00"))
+		}
+		fmt.Fprintln(w)
 	}
 	if len(res.TimelinePath) > 0 {
 		var parts []string
