@@ -32,6 +32,15 @@ type fixture struct {
 	gapSeg   string // a timeline-1 segment between b1's start and the fork
 	gapDir   string // a copy of the archive without gapSeg
 	err      error
+
+	// Transactions on timeline 1 between b1 and rp1 (so also on timeline 2's history).
+	xCommit, xAbort, xCommitPrep, xAbortPrep, xSub uint32
+	tCommit                                       time.Time // commit time of xCommit
+	tCommitNext                                   time.Time // the commit after it
+	tLastCommit                                   time.Time // the last commit archived on timeline 1
+	tBetween                                      time.Time // a commit time between b0 and b1
+	xTLI2                                         uint32    // a commit on timeline 2 only
+	b0                                            string    // an older backup
 }
 
 var (
@@ -85,10 +94,28 @@ func buildFixture(t *testing.T) error {
 		return err
 	}
 	fx.lab = lab
-	p1, err := lab.InitPrimary(ctx, "p1", 1, nil)
+	p1, err := lab.InitPrimary(ctx, "p1", 1, map[string]string{"track_commit_timestamp": "on"})
 	if err != nil {
 		return err
 	}
+	if err := p1.Exec(ctx, `CREATE TABLE early(i int)`); err != nil {
+		return err
+	}
+	if fx.b0, err = lab.BaseBackup(ctx, p1, "b0"); err != nil {
+		return err
+	}
+	if _, err := xact(ctx, p1, `INSERT INTO early VALUES (1)`); err != nil {
+		return err
+	}
+	time.Sleep(10 * time.Millisecond)
+	between, err := xact(ctx, p1, `INSERT INTO early VALUES (2)`)
+	if err != nil {
+		return err
+	}
+	if fx.tBetween, err = commitTime(ctx, p1, between); err != nil {
+		return err
+	}
+	time.Sleep(1100 * time.Millisecond) // b1 starts a second later: label times have 1 s precision
 	if err := p1.Exec(ctx, `CREATE TABLE t(i int, pad text)`, `INSERT INTO t SELECT g, repeat('x', 200) FROM generate_series(1, 3000) g`); err != nil {
 		return err
 	}
@@ -117,6 +144,9 @@ func buildFixture(t *testing.T) error {
 		}
 	}
 	if _, err := lab.SwitchAndWait(ctx, p1); err != nil {
+		return err
+	}
+	if err := buildXacts(ctx, p1); err != nil {
 		return err
 	}
 	fx.rp = "rp1"
@@ -155,6 +185,9 @@ func buildFixture(t *testing.T) error {
 		return err
 	}
 	fx.tli2LSN = lsnOf(t, fork, `SELECT pg_current_wal_insert_lsn()`)
+	if fx.xTLI2, err = xact(ctx, fork, `INSERT INTO t VALUES (-10, 'tli2 only')`); err != nil {
+		return err
+	}
 	if err := fork.Exec(ctx, `INSERT INTO t SELECT g, repeat('w', 300) FROM generate_series(1, 1000) g`); err != nil {
 		return err
 	}
@@ -178,7 +211,11 @@ func buildFixture(t *testing.T) error {
 		return err
 	}
 	fx.tli1Late = lsnOf(t, p1, `SELECT pg_current_wal_insert_lsn()`)
-	if err := p1.Exec(ctx, `INSERT INTO t VALUES (-4, 'late tli1')`); err != nil {
+	last, err := xact(ctx, p1, `INSERT INTO t VALUES (-4, 'late tli1')`)
+	if err != nil {
+		return err
+	}
+	if fx.tLastCommit, err = commitTime(ctx, p1, last); err != nil {
 		return err
 	}
 	if _, err := lab.SwitchAndWait(ctx, p1); err != nil {
@@ -217,6 +254,120 @@ func buildFixture(t *testing.T) error {
 	return os.Remove(filepath.Join(fx.gapDir, fx.gapSeg))
 }
 
+// xact runs statements in one transaction and returns its xid.
+func xact(ctx context.Context, s *pgserver.Server, stmts ...string) (uint32, error) {
+	c, err := s.Connect(ctx, "")
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close(context.Background())
+	tx, err := c.Begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback(context.Background())
+	for _, q := range stmts {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			return 0, fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	var xid int64
+	if err := tx.QueryRow(ctx, `SELECT txid_current()`).Scan(&xid); err != nil {
+		return 0, err
+	}
+	return uint32(xid), tx.Commit(ctx)
+}
+
+func commitTime(ctx context.Context, s *pgserver.Server, xid uint32) (time.Time, error) {
+	c, err := s.Connect(ctx, "")
+	if err != nil {
+		return time.Time{}, err
+	}
+	defer c.Close(context.Background())
+	var t time.Time
+	err = c.QueryRow(ctx, `SELECT pg_xact_commit_timestamp($1::text::xid)`, fmt.Sprint(xid)).Scan(&t)
+	return t.UTC(), err
+}
+
+// buildXacts writes commits, an abort, prepared transactions committed and
+// rolled back, a transaction with a subtransaction, and restore points
+// (one name used twice), noting their xids and times.
+func buildXacts(ctx context.Context, p *pgserver.Server) error {
+	var err error
+	if fx.xCommit, err = xact(ctx, p, `INSERT INTO t VALUES (-100, 'commit')`); err != nil {
+		return err
+	}
+	if fx.tCommit, err = commitTime(ctx, p, fx.xCommit); err != nil {
+		return err
+	}
+	c, err := p.Connect(ctx, "")
+	if err != nil {
+		return err
+	}
+	defer c.Close(context.Background())
+	var x int64
+	run := func(qs ...string) error {
+		for _, q := range qs {
+			if _, err := c.Exec(ctx, q); err != nil {
+				return fmt.Errorf("%s: %w", q, err)
+			}
+		}
+		return nil
+	}
+	// An abort: the insert assigns an xid, so ROLLBACK writes an abort record.
+	if err := run(`BEGIN`, `INSERT INTO t VALUES (-101, 'abort')`); err != nil {
+		return err
+	}
+	if err := c.QueryRow(ctx, `SELECT txid_current()`).Scan(&x); err != nil {
+		return err
+	}
+	fx.xAbort = uint32(x)
+	if err := run(`ROLLBACK`); err != nil {
+		return err
+	}
+	next, err := xact(ctx, p, `INSERT INTO t VALUES (-102, 'next commit')`)
+	if err != nil {
+		return err
+	}
+	if fx.tCommitNext, err = commitTime(ctx, p, next); err != nil {
+		return err
+	}
+	// Prepared transactions: one committed, one rolled back.
+	if err := run(`BEGIN`, `INSERT INTO t VALUES (-103, 'prepared commit')`); err != nil {
+		return err
+	}
+	if err := c.QueryRow(ctx, `SELECT txid_current()`).Scan(&x); err != nil {
+		return err
+	}
+	fx.xCommitPrep = uint32(x)
+	if err := run(`PREPARE TRANSACTION 'pc'`, `COMMIT PREPARED 'pc'`); err != nil {
+		return err
+	}
+	if err := run(`BEGIN`, `INSERT INTO t VALUES (-104, 'prepared abort')`); err != nil {
+		return err
+	}
+	if err := c.QueryRow(ctx, `SELECT txid_current()`).Scan(&x); err != nil {
+		return err
+	}
+	fx.xAbortPrep = uint32(x)
+	if err := run(`PREPARE TRANSACTION 'pa'`, `ROLLBACK PREPARED 'pa'`); err != nil {
+		return err
+	}
+	// A subtransaction: its xid appears only inside the parent's commit.
+	if err := run(`BEGIN`, `INSERT INTO t VALUES (-105, 'parent')`, `SAVEPOINT s`, `INSERT INTO t VALUES (-106, 'child')`); err != nil {
+		return err
+	}
+	// The row the subtransaction inserted carries the subtransaction's xid.
+	if err := c.QueryRow(ctx, `SELECT xmin::text::bigint FROM t WHERE i = -106`).Scan(&x); err != nil {
+		return err
+	}
+	fx.xSub = uint32(x)
+	if err := run(`COMMIT`); err != nil {
+		return err
+	}
+	return run(`SELECT pg_create_restore_point('dup')`, `INSERT INTO t VALUES (-107, 'between dups')`, `SELECT pg_create_restore_point('dup')`)
+}
+
 // oracleCase is one recovery target run both through walaudit and through
 // a real PostgreSQL recovery of the same backup from the same archive.
 type oracleCase struct {
@@ -229,7 +380,12 @@ type oracleCase struct {
 	// stricter: walaudit says unreachable where PostgreSQL quietly ends at
 	// a gap; then walaudit's end_of_wal must equal PostgreSQL's stop.
 	stricter bool
+	// stricterTime: a time before the backup; PostgreSQL "succeeds" with a
+	// later state, walaudit refuses this backup.
+	stricterTime bool
 }
+
+func ts(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.999999Z") }
 
 func TestReachabilityAgreesWithPostgreSQL(t *testing.T) {
 	f := getFixture(t)
@@ -249,6 +405,21 @@ func TestReachabilityAgreesWithPostgreSQL(t *testing.T) {
 		{name: "b2-timeline-1-not-child", backup: "b2", target: "latest", inclusive: true, timeline: "1"},
 		{name: "name-rp1", backup: "b1", target: "name:rp1", inclusive: true},
 		{name: "name-absent", backup: "b1", target: "name:nope", inclusive: true},
+		{name: "time-on-commit-incl", backup: "b1", target: "time:" + ts(f.tCommit), inclusive: true},
+		{name: "time-on-commit-excl", backup: "b1", target: "time:" + ts(f.tCommit), inclusive: false},
+		{name: "time-between-commits", backup: "b1", target: "time:" + ts(f.tCommit.Add(f.tCommitNext.Sub(f.tCommit)/2)), inclusive: true},
+		{name: "time-after-last-commit", backup: "b1", target: "time:" + ts(f.tLastCommit.Add(time.Second)), inclusive: true, timeline: "1"},
+		{name: "time-before-backup", backup: "b1", target: "time:" + ts(f.tBetween), inclusive: true, stricterTime: true},
+		{name: "time-older-backup", backup: "b0", target: "time:" + ts(f.tBetween), inclusive: true},
+		{name: "xid-commit-incl", backup: "b1", target: fmt.Sprintf("xid:%d", f.xCommit), inclusive: true},
+		{name: "xid-commit-excl", backup: "b1", target: fmt.Sprintf("xid:%d", f.xCommit), inclusive: false},
+		{name: "xid-abort", backup: "b1", target: fmt.Sprintf("xid:%d", f.xAbort), inclusive: true},
+		{name: "xid-commit-prepared", backup: "b1", target: fmt.Sprintf("xid:%d", f.xCommitPrep), inclusive: true},
+		{name: "xid-abort-prepared-excl", backup: "b1", target: fmt.Sprintf("xid:%d", f.xAbortPrep), inclusive: false},
+		{name: "xid-subtransaction", backup: "b1", target: fmt.Sprintf("xid:%d", f.xSub), inclusive: true, timeline: "1"},
+		{name: "xid-tli2", backup: "b1", target: fmt.Sprintf("xid:%d", f.xTLI2), inclusive: true},
+		{name: "xid-tli2-on-tl1", backup: "b1", target: fmt.Sprintf("xid:%d", f.xTLI2), inclusive: true, timeline: "1"},
+		{name: "name-duplicate", backup: "b1", target: "name:dup", inclusive: true},
 		{name: "gap-latest", archive: "gap", backup: "b1", target: "latest", inclusive: true, stricter: true},
 		{name: "gap-lsn-before", archive: "gap", backup: "b1", target: "lsn:" + f.midLSN.String(), inclusive: true},
 		{name: "gap-lsn-after", archive: "gap", backup: "b1", target: "lsn:" + f.tli2LSN.String(), inclusive: true},
@@ -265,10 +436,7 @@ func runOracle(t *testing.T, f *fixture, c oracleCase) {
 	if c.archive == "gap" {
 		archive = f.gapDir
 	}
-	bdir := f.b1
-	if c.backup == "b2" {
-		bdir = f.b2
-	}
+	bdir := map[string]string{"b0": f.b0, "b1": f.b1, "b2": f.b2}[c.backup]
 	tg, err := plan.ParseTarget(c.target)
 	if err != nil {
 		t.Fatal(err)
@@ -298,6 +466,10 @@ func runOracle(t *testing.T, f *fixture, c oracleCase) {
 		settings["recovery_target_name"] = pgserver.Quote(tg.Name)
 	case plan.TargetImmediate:
 		settings["recovery_target"] = "'immediate'"
+	case plan.TargetTime:
+		settings["recovery_target_time"] = pgserver.Quote(tg.Time.Format("2006-01-02 15:04:05.999999-07:00"))
+	case plan.TargetXID:
+		settings["recovery_target_xid"] = pgserver.Quote(fmt.Sprint(tg.XID))
 	}
 	pg, log, err := f.lab.Recover(ctx, bdir, archive, settings)
 	if err != nil {
@@ -323,10 +495,22 @@ func runOracle(t *testing.T, f *fixture, c oracleCase) {
 		}
 		return
 	}
+	if c.stricterTime {
+		if ans.Verdict != plan.Unreachable || !strings.Contains(ans.Reason, "before this backup started") {
+			t.Fatalf("walaudit: %s (%s), want unreachable: time before the backup", ans.Verdict, ans.Reason)
+		}
+		if !pgOK {
+			t.Fatalf("PostgreSQL failed (%v) where it should stop at the first commit after the backup", pg.FatalLines)
+		}
+		return
+	}
 	if (ans.Verdict == plan.Reachable) != pgOK {
 		t.Fatalf("walaudit says %s (%s) but PostgreSQL %s: %v\n%s", ans.Verdict, ans.Reason, pg.State, pg.FatalLines, tail(log))
 	}
 	if pgOK {
+		if pg.StopLine != "" && ans.Stop != nil && !sameStopKind(ans.Stop.Reason, pg.StopLine) {
+			t.Fatalf("walaudit %q, PostgreSQL %q: different stop", ans.Stop.Reason, pg.StopLine)
+		}
 		if ans.Stop == nil || ans.Stop.LSN != pg.ReplayLSN {
 			t.Fatalf("walaudit predicts stop at %v, PostgreSQL stopped at %s (%s)", stopLSN(ans.Stop), pg.ReplayLSN, pg.StopLine)
 		}
@@ -349,4 +533,56 @@ func tail(s string) string {
 		lines = lines[len(lines)-15:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// sameStopKind compares walaudit's stop reason with PostgreSQL's
+// "recovery stopping before/after …" line: same direction, same record kind
+// and, when PostgreSQL names one, same transaction.
+func sameStopKind(ours, pgLine string) bool {
+	dir := "after"
+	if strings.Contains(pgLine, "stopping before") {
+		dir = "before"
+	}
+	if !strings.Contains(ours, "stops "+dir) {
+		return false
+	}
+	for _, kind := range []string{"abort of transaction", "commit of transaction", "restore point", "reaching consistency"} {
+		if strings.Contains(pgLine, kind) {
+			if kind == "commit of transaction" && strings.Contains(ours, "prepared transaction") {
+				return strings.Contains(ours, "commit of prepared")
+			}
+			if !strings.Contains(ours, kind) && !(kind == "abort of transaction" && strings.Contains(ours, "abort of prepared")) {
+				return false
+			}
+		}
+	}
+	var x uint32
+	if i := strings.Index(pgLine, "transaction "); i >= 0 {
+		if _, err := fmt.Sscanf(pgLine[i:], "transaction %d", &x); err == nil && !strings.Contains(ours, fmt.Sprintf("transaction %d ", x)) {
+			return false
+		}
+	}
+	return true
+}
+
+// TestTimeTargetPicksOlderBackup: a time between two backups is reached
+// from the older one; the newer one is refused, not chosen.
+func TestTimeTargetPicksOlderBackup(t *testing.T) {
+	f := getFixture(t)
+	tg, err := plan.ParseTarget("time:" + ts(f.tBetween))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := plan.Check(context.Background(), plan.Request{Archive: f.lab.Archive, Backups: f.lab.Backups, Target: tg, Inclusive: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Verdict != plan.Reachable || res.Backup == nil || res.Backup.ID != "b0" {
+		t.Fatalf("verdict %s backup %+v: %s", res.Verdict, res.Backup, res.Reason)
+	}
+	for _, a := range res.Backups {
+		if a.ID == "b1" && (a.Verdict != plan.Unreachable || !strings.Contains(a.Reason, "before this backup started")) {
+			t.Fatalf("b1 answered %s: %s", a.Verdict, a.Reason)
+		}
+	}
 }
