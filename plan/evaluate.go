@@ -217,6 +217,9 @@ func (ev *evaluator) answer(ctx context.Context, b *backup.Backup) (*BackupAnswe
 			ans.Verdict = Unreachable
 			ans.Reason = fmt.Sprintf("latest is not reachable: %s; PostgreSQL would end recovery quietly at %s and call it success, losing the WAL archived after it (up to %s)",
 				breakReason, w.end, walname.SegmentName(h.TLIAt(segEndLSN(lastSeg, sz)-1), lastSeg, sz))
+			if w.broken != "" {
+				ans.Reason = fmt.Sprintf("latest is not reachable: %s; recovery stops with FATAL when it reaches %s", breakReason, w.end)
+			}
 			ans.Stop.Reason = fmt.Sprintf("recovery would really end at %s (%s)", w.end, breakReason)
 			ev.breakFindings(w, b)
 			return ans, nil
@@ -297,6 +300,9 @@ func (ev *evaluator) describeEnd(b *backup.Backup, w *walkResult, fp *timeline.P
 	case w.err != nil && !wal.IsEndOfWAL(w.err):
 		return w.err.Error()
 	}
+	if w.broken != "" {
+		return w.broken
+	}
 	if w.missingFile != "" {
 		msg := fmt.Sprintf("segment %s is missing", w.missingFile)
 		for _, st := range fp.Steps {
@@ -333,7 +339,7 @@ func (ev *evaluator) breakFindings(w *walkResult, b *backup.Backup) {
 		ev.addFinding(finding.Finding{Severity: finding.Error, Code: "WRONG_BRANCH", File: w.wrongBranchFile, LSN: w.wrongBranchAt,
 			Message: w.wrongBranchWarn, Hint: "restore the child timeline's copy of this segment"})
 	}
-	if w.missingFile != "" {
+	if w.missingFile != "" && w.broken == "" {
 		ev.addFinding(finding.Finding{Severity: finding.Error, Code: "WAL_MISSING", File: w.missingFile, LSN: w.end,
 			Message: fmt.Sprintf("segment %s, needed by backup %s, is missing", w.missingFile, b.ID),
 			Hint:    "restore it from another copy of the archive; without it no target after " + w.end.String() + " is reachable from this backup"})
@@ -357,6 +363,9 @@ type walkResult struct {
 	wrongBranchWarn        string
 	missingFile            string
 	missingSeg             walname.SegNo
+	// broken is set when the "missing" file exists but recovery cannot use
+	// it (e.g. wrong size: PostgreSQL stops with FATAL, not quietly).
+	broken string
 }
 
 // segSource serves the files of a timeline plan to the WAL reader.
@@ -557,6 +566,13 @@ func (ev *evaluator) walk(ctx context.Context, b *backup.Backup, h *timeline.His
 			w.missingFile, w.missingSeg = walname.SegmentName(st.Want, seg, sz), seg
 		} else if !ok {
 			w.missingFile, w.missingSeg = walname.SegmentName(h.TLIAt(w.end), seg, sz), seg
+		}
+		if w.missingFile != "" {
+			if n, err := walname.Parse(w.missingFile); err == nil {
+				if o := ev.arch.Inv.AnySegment(n.TLI, seg); o != nil && o.Broken != "" {
+					w.broken = fmt.Sprintf("%s cannot be restored: %s", o.Key, o.Broken)
+				}
+			}
 		}
 	}
 	if !ckptSeen && b.CheckpointLSN != 0 {

@@ -433,8 +433,12 @@ func runOracle(t *testing.T, f *fixture, c oracleCase) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	archive := f.lab.Archive
-	if c.archive == "gap" {
+	switch c.archive {
+	case "":
+	case "gap":
 		archive = f.gapDir
+	default:
+		archive = f.variant(t, c.archive)
 	}
 	bdir := map[string]string{"b0": f.b0, "b1": f.b1, "b2": f.b2}[c.backup]
 	tg, err := plan.ParseTarget(c.target)
@@ -479,6 +483,21 @@ func runOracle(t *testing.T, f *fixture, c oracleCase) {
 	t.Logf("walaudit: %s (%s) stop=%v end=%s; PostgreSQL: %s replay=%s %q %v", ans.Verdict, ans.Reason, stopLSN(ans.Stop), ans.EndOfWAL, pg.State, pg.ReplayLSN, pg.StopLine, pg.FatalLines)
 	if testing.Verbose() {
 		t.Log(tail(log))
+	}
+	if c.stricter && pgOK && c.archive != "gap" {
+		// Damaged WAL: PostgreSQL ends recovery quietly at the damage,
+		// walaudit refuses latest and says where recovery really ends.
+		if ans.Verdict != plan.Unreachable || ans.EndOfWAL != pg.ReplayLSN {
+			t.Fatalf("walaudit %s, end of WAL %s; PostgreSQL ended at %s", ans.Verdict, ans.EndOfWAL, pg.ReplayLSN)
+		}
+		return
+	}
+	if c.stricter && c.archive != "gap" {
+		// PostgreSQL failed outright: walaudit must not call it reachable.
+		if ans.Verdict == plan.Reachable {
+			t.Fatalf("walaudit reachable, PostgreSQL failed: %v", pg.FatalLines)
+		}
+		return
 	}
 	if c.stricter {
 		if ans.Verdict != plan.Unreachable {
@@ -583,6 +602,118 @@ func TestTimeTargetPicksOlderBackup(t *testing.T) {
 	for _, a := range res.Backups {
 		if a.ID == "b1" && (a.Verdict != plan.Unreachable || !strings.Contains(a.Reason, "before this backup started")) {
 			t.Fatalf("b1 answered %s: %s", a.Verdict, a.Reason)
+		}
+	}
+}
+
+var (
+	variantMu sync.Mutex
+	variants  = map[string]string{}
+)
+
+// variant returns a damaged copy of the archive: "flip" (one byte flipped
+// inside a record of the segment after midLSN's), "trunc" (that segment cut
+// to half its size) or "foreign" (that segment replaced by the
+// same-named segment of another cluster).
+func (f *fixture) variant(t *testing.T, kind string) string {
+	t.Helper()
+	variantMu.Lock()
+	defer variantMu.Unlock()
+	if d, ok := variants[kind]; ok {
+		return d
+	}
+	ctx := context.Background()
+	dir := filepath.Join(f.lab.Root, "archive-"+kind)
+	if err := f.lab.User.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := pgserver.CopyTree(f.lab.Archive, dir, f.lab.User); err != nil {
+		t.Fatal(err)
+	}
+	seg := filepath.Join(dir, f.gapSeg)
+	switch kind {
+	case "flip":
+		b, err := os.ReadFile(seg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[0x3000] ^= 0x40 // the middle of page 1: record data, not a page header
+		if err := os.WriteFile(seg, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	case "trunc":
+		if err := os.Truncate(seg, 1<<19); err != nil {
+			t.Fatal(err)
+		}
+	case "foreign":
+		other := filepath.Join(f.lab.Root, "other-archive")
+		if err := f.lab.User.MkdirAll(other, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		o, err := f.lab.InitPrimary(ctx, "other", 1, map[string]string{
+			"archive_command": pgserver.Quote(fmt.Sprintf("cp %%p %s/%%f", other)),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer o.Stop(ctx)
+		want := filepath.Join(other, f.gapSeg)
+		for i := 0; i < 64; i++ {
+			if _, err := os.Stat(want); err == nil {
+				break
+			}
+			if err := o.Exec(ctx, `CREATE TABLE IF NOT EXISTS x(i int)`, `INSERT INTO x VALUES (1)`, `SELECT pg_switch_wal()`); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		b, err := os.ReadFile(want)
+		if err != nil {
+			t.Fatalf("the other cluster never archived %s: %v", f.gapSeg, err)
+		}
+		if err := os.WriteFile(seg, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	default:
+		t.Fatalf("unknown archive variant %q", kind)
+	}
+	variants[kind] = dir
+	return dir
+}
+
+func TestCorruptionAgreesWithPostgreSQL(t *testing.T) {
+	f := getFixture(t)
+	cases := []oracleCase{
+		{name: "flip-latest", archive: "flip", backup: "b1", target: "latest", inclusive: true, timeline: "1", stricter: true},
+		{name: "flip-before", archive: "flip", backup: "b1", target: "lsn:" + f.midLSN.String(), inclusive: true, timeline: "1"},
+		{name: "flip-after", archive: "flip", backup: "b1", target: "name:rp1", inclusive: true, timeline: "1"},
+		{name: "trunc-latest", archive: "trunc", backup: "b1", target: "latest", inclusive: true, timeline: "1", stricter: true},
+		{name: "trunc-after", archive: "trunc", backup: "b1", target: "name:rp1", inclusive: true, timeline: "1"},
+		{name: "foreign-latest", archive: "foreign", backup: "b1", target: "latest", inclusive: true, timeline: "1", stricter: true},
+		{name: "foreign-after", archive: "foreign", backup: "b1", target: "name:rp1", inclusive: true, timeline: "1"},
+		{name: "foreign-before", archive: "foreign", backup: "b1", target: "lsn:" + f.midLSN.String(), inclusive: true, timeline: "1"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { runOracle(t, f, c) })
+	}
+	// Each damage is reported as an error finding that names the file.
+	for kind, code := range map[string]string{"flip": "WAL_CORRUPT", "trunc": "SEGMENT_WRONG_SIZE", "foreign": "WAL_FOREIGN_SEGMENT"} {
+		res, err := plan.Check(context.Background(), plan.Request{Archive: f.variant(t, kind), Backups: f.lab.Backups, BackupID: "b1",
+			Target: plan.Target{Kind: plan.TargetLatest}, Inclusive: true, Timeline: plan.TimelineSetting{Kind: "number", TLI: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ok := false
+		for _, fd := range res.Findings {
+			if fd.Code == code && fd.Severity == "error" && strings.HasSuffix(fd.File, f.gapSeg) {
+				ok = true
+				if kind == "flip" && (fd.Offset == nil || *fd.Offset < 0x2000 || *fd.Offset > 0x3000) {
+					t.Errorf("flip: finding offset %v, want the damaged record's offset (page 1, before 0x3000)", fd.Offset)
+				}
+			}
+		}
+		if !ok {
+			t.Errorf("%s: no %s error naming %s in %v", kind, code, f.gapSeg, res.Findings)
 		}
 	}
 }
