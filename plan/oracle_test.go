@@ -35,12 +35,12 @@ type fixture struct {
 
 	// Transactions on timeline 1 between b1 and rp1 (so also on timeline 2's history).
 	xCommit, xAbort, xCommitPrep, xAbortPrep, xSub uint32
-	tCommit                                       time.Time // commit time of xCommit
-	tCommitNext                                   time.Time // the commit after it
-	tLastCommit                                   time.Time // the last commit archived on timeline 1
-	tBetween                                      time.Time // a commit time between b0 and b1
-	xTLI2                                         uint32    // a commit on timeline 2 only
-	b0                                            string    // an older backup
+	tCommit                                        time.Time // commit time of xCommit
+	tCommitNext                                    time.Time // the commit after it
+	tLastCommit                                    time.Time // the last commit archived on timeline 1
+	tBetween                                       time.Time // a commit time between b0 and b1
+	xTLI2                                          uint32    // a commit on timeline 2 only
+	b0                                             string    // an older backup
 }
 
 var (
