@@ -164,10 +164,10 @@ func backupRef(b *backup.Backup) BackupRef {
 	r := BackupRef{ID: b.ID, Label: b.Label, StartLSN: b.StartLSN, StopLSN: b.StopLSN, Timeline: b.StartTLI,
 		Source: b.Source, DataSeen: b.Source != backup.SourceArchiveHistory}
 	if t, ok := timestampOf(b.StartTime); ok {
-		r.StartTime = &t
+		r.StartTime = NewTimestamp(t)
 	}
 	if t, ok := timestampOf(b.StopTime); ok {
-		r.StopTime = &t
+		r.StopTime = NewTimestamp(t)
 	}
 	return r
 }

@@ -23,6 +23,9 @@ type evaluator struct {
 	arch     *audit.Archive
 	req      Request
 	findings []finding.Finding
+	// collect, when set, sees every event replayed after the backup's
+	// consistency point, with the timeline the path assigns to it.
+	collect func(b *backup.Backup, e *wal.Event, tli walname.TimelineID)
 }
 
 func (ev *evaluator) addFinding(f finding.Finding) { ev.findings = append(ev.findings, f) }
@@ -141,14 +144,8 @@ func (ev *evaluator) answer(ctx context.Context, b *backup.Backup) (*BackupAnswe
 	}
 	if w.consistent {
 		win := &Window{FromLSN: w.consistencyLSN, ToLSN: w.end}
-		if !w.fromTime.IsZero() {
-			t := w.fromTime
-			win.FromTime = &t
-		}
-		if !w.lastXactTime.IsZero() {
-			t := w.lastXactTime
-			win.ToTime = &t
-		}
+		win.FromTime = NewTimestamp(w.fromTime)
+		win.ToTime = NewTimestamp(w.lastXactTime)
 		ans.Window = win
 	}
 	for _, st := range fp.Steps {
@@ -391,7 +388,7 @@ func (s *segSource) OpenSegment(ctx context.Context, seg walname.SegNo) (io.Read
 		rc, err := s.inv.Open(ctx, o)
 		return rc, name, err
 	}
-	rc, err := openBackupWAL(ctx, s.b, name)
+	rc, err := backup.OpenWAL(ctx, s.b, name)
 	if err != nil {
 		return nil, name, fmt.Errorf("read %s from backup %s: %w", name, s.b.ID, err)
 	}
@@ -436,10 +433,7 @@ func (ev *evaluator) walk(ctx context.Context, b *backup.Backup, h *timeline.His
 		decided = true
 		s := &Stop{LSN: stopLSN, RecordLSN: rec.StartLSN}
 		if e != nil {
-			if !e.Time.IsZero() {
-				t := e.Time.UTC()
-				s.Time = &t
-			}
+			s.Time = NewTimestamp(e.Time)
 			s.XID = e.XID
 		}
 		if before {
@@ -510,6 +504,9 @@ func (ev *evaluator) walk(ctx context.Context, b *backup.Backup, h *timeline.His
 		prevEnd = rec.EndLSN
 		if !w.consistent && isConsistent(rec.EndLSN) {
 			w.consistent, w.consistencyLSN = true, rec.EndLSN
+		}
+		if ev.collect != nil && isEvent && w.consistent {
+			ev.collect(b, &e, h.TLIAt(rec.StartLSN))
 		}
 		if xactEnd {
 			if !w.consistent {

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/walaudit/walaudit/audit"
+	"github.com/walaudit/walaudit/audit/store"
 	"github.com/walaudit/walaudit/plan"
 	"github.com/walaudit/walaudit/plan/pgserver"
 	"github.com/walaudit/walaudit/walname"
@@ -41,6 +43,8 @@ type fixture struct {
 	tBetween                                       time.Time // a commit time between b0 and b1
 	xTLI2                                          uint32    // a commit on timeline 2 only
 	b0                                             string    // an older backup
+	xAfterRP                                       uint32    // a timeline-1 commit after the fork point, in the switch segment
+	bs                                             string    // a plain backup with its WAL streamed into pg_wal
 }
 
 var (
@@ -125,6 +129,9 @@ func buildFixture(t *testing.T) error {
 	if fx.b1, err = lab.BaseBackup(ctx, p1, "b1"); err != nil {
 		return err
 	}
+	if fx.bs, err = lab.BaseBackup(ctx, p1, "bs", "-X", "stream"); err != nil {
+		return err
+	}
 	label, err := os.ReadFile(filepath.Join(fx.b1, "backup_label"))
 	if err != nil {
 		return err
@@ -150,7 +157,12 @@ func buildFixture(t *testing.T) error {
 		return err
 	}
 	fx.rp = "rp1"
-	if err := p1.Exec(ctx, `INSERT INTO t VALUES (-1, 'before rp')`, `SELECT pg_create_restore_point('rp1')`, `INSERT INTO t VALUES (-2, 'after rp')`); err != nil {
+	if err := p1.Exec(ctx, `INSERT INTO t VALUES (-1, 'before rp')`, `SELECT pg_create_restore_point('rp1')`); err != nil {
+		return err
+	}
+	// Timeline 2 forks at rp1: this commit exists only on timeline 1, in
+	// the segment that holds the switch point.
+	if fx.xAfterRP, err = xact(ctx, p1, `INSERT INTO t VALUES (-2, 'after rp')`); err != nil {
 		return err
 	}
 	if _, err := lab.SwitchAndWait(ctx, p1); err != nil {
@@ -383,6 +395,9 @@ type oracleCase struct {
 	// stricterTime: a time before the backup; PostgreSQL "succeeds" with a
 	// later state, walaudit refuses this backup.
 	stricterTime bool
+	// wrongBranch: PostgreSQL "succeeds" on the wrong branch; walaudit
+	// refuses with a WRONG_BRANCH error.
+	wrongBranch bool
 }
 
 func ts(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.999999Z") }
@@ -440,7 +455,7 @@ func runOracle(t *testing.T, f *fixture, c oracleCase) {
 	default:
 		archive = f.variant(t, c.archive)
 	}
-	bdir := map[string]string{"b0": f.b0, "b1": f.b1, "b2": f.b2}[c.backup]
+	bdir := map[string]string{"b0": f.b0, "b1": f.b1, "b2": f.b2, "bs": f.bs}[c.backup]
 	tg, err := plan.ParseTarget(c.target)
 	if err != nil {
 		t.Fatal(err)
@@ -511,6 +526,22 @@ func runOracle(t *testing.T, f *fixture, c oracleCase) {
 		}
 		if len(res.Missing) == 0 || res.Missing[0] != f.gapSeg {
 			t.Fatalf("missing = %v, want %s first", res.Missing, f.gapSeg)
+		}
+		return
+	}
+	if c.wrongBranch {
+		if ans.Verdict != plan.Unreachable || !strings.Contains(ans.Reason, "wrong branch") {
+			t.Fatalf("walaudit: %s (%s), want unreachable on the wrong branch", ans.Verdict, ans.Reason)
+		}
+		found := false
+		for _, fd := range res.Findings {
+			found = found || (fd.Code == "WRONG_BRANCH" && fd.Severity == "error")
+		}
+		if !found {
+			t.Fatalf("no WRONG_BRANCH error: %+v", res.Findings)
+		}
+		if !pgOK {
+			t.Fatalf("PostgreSQL failed (%v); the hazard is that it succeeds", pg.FatalLines)
 		}
 		return
 	}
@@ -645,6 +676,30 @@ func (f *fixture) variant(t *testing.T, kind string) string {
 		if err := os.Truncate(seg, 1<<19); err != nil {
 			t.Fatal(err)
 		}
+	case "nochild":
+		// The child timeline's copy of the segment holding the switch point.
+		sz := walname.SegmentSize(1 << 20)
+		if err := os.Remove(filepath.Join(dir, walname.SegmentName(2, f.forkLSN.Segment(sz), sz))); err != nil {
+			t.Fatal(err)
+		}
+	case "nobs":
+		// The WAL of backup bs is only in its pg_wal.
+		ents, err := os.ReadDir(filepath.Join(f.bs, "pg_wal"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, e := range ents {
+			if walname.IsSegmentName(e.Name()) {
+				if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+					t.Fatal(err)
+				}
+				n++
+			}
+		}
+		if n == 0 {
+			t.Fatal("backup bs carries no WAL")
+		}
 	case "foreign":
 		other := filepath.Join(f.lab.Root, "other-archive")
 		if err := f.lab.User.MkdirAll(other, 0o755); err != nil {
@@ -679,6 +734,25 @@ func (f *fixture) variant(t *testing.T, kind string) string {
 	}
 	variants[kind] = dir
 	return dir
+}
+
+func TestWrongBranchAndCarriedWAL(t *testing.T) {
+	f := getFixture(t)
+	cases := []oracleCase{
+		// Without timeline 2's copy of the switch segment, PostgreSQL reads
+		// timeline 1's and "reaches" a timeline-1 transaction on the
+		// timeline-2 path: walaudit must refuse.
+		{name: "wrong-branch-xid", archive: "nochild", backup: "b1", target: fmt.Sprintf("xid:%d", f.xAfterRP), inclusive: true, wrongBranch: true},
+		// Before the switch point the parent's copy is right.
+		{name: "wrong-branch-before-switch", archive: "nochild", backup: "b1", target: fmt.Sprintf("xid:%d", f.xCommit), inclusive: true},
+		// A backup taken with -X stream carries its WAL: recovery reads it
+		// from pg_wal when the archive lacks it.
+		{name: "carried-wal-immediate", archive: "nobs", backup: "bs", target: "immediate", inclusive: true},
+		{name: "carried-wal-rp1", archive: "nobs", backup: "bs", target: "name:rp1", inclusive: true, timeline: "1"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { runOracle(t, f, c) })
+	}
 }
 
 func TestCorruptionAgreesWithPostgreSQL(t *testing.T) {
@@ -716,4 +790,66 @@ func TestCorruptionAgreesWithPostgreSQL(t *testing.T) {
 			t.Errorf("%s: no %s error naming %s in %v", kind, code, f.gapSeg, res.Findings)
 		}
 	}
+}
+
+func TestTargetsListing(t *testing.T) {
+	f := getFixture(t)
+	ctx := context.Background()
+	st, err := store.Open(ctx, f.lab.Archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	arch, err := audit.Load(ctx, st, audit.LoadOptions{BackupsDir: f.lab.Backups})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := plan.Targets(ctx, arch, plan.TargetsRequest{Around: f.tCommit, Count: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]int{}
+	dups := 0
+	for _, rp := range res.RestorePoints {
+		names[rp.Name]++
+		if rp.Duplicate {
+			dups++
+			if rp.Name != "dup" {
+				t.Errorf("restore point %s marked duplicate", rp.Name)
+			}
+		}
+		if rp.Name == "rp1" && !contains(rp.Backups, "b1") {
+			t.Errorf("rp1 not reachable from b1: %v", rp.Backups)
+		}
+	}
+	// rp1 once; dup twice on timeline 1 (before the fork, so also on
+	// timeline 2's path, where it is the same WAL: listed per timeline).
+	if names["rp1"] < 1 || names["dup"] < 2 || dups < 1 {
+		t.Fatalf("restore points %+v", res.RestorePoints)
+	}
+	tls := map[walname.TimelineID]bool{}
+	for _, tl := range res.Timelines {
+		for _, r := range tl.Ranges {
+			if r.Backup == "b1" {
+				tls[tl.Timeline] = true
+			}
+		}
+	}
+	if !tls[1] || !tls[2] {
+		t.Fatalf("b1 should reach timelines 1 and 2: %+v", res.Timelines)
+	}
+	if len(res.Before) == 0 || res.Before[len(res.Before)-1].XID != f.xCommit {
+		t.Fatalf("last transaction before %s should be xid %d: %+v", f.tCommit, f.xCommit, res.Before)
+	}
+	if len(res.After) == 0 || res.After[0].XID != f.xAbort || res.After[0].Kind != "abort" {
+		t.Fatalf("first transaction after %s should be the abort of xid %d: %+v", f.tCommit, f.xAbort, res.After)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }

@@ -46,7 +46,7 @@ type Stop struct {
 	// RecordLSN is the start of the record the decision was made on, if any.
 	RecordLSN walname.LSN `json:"record_lsn,omitempty"`
 	// Time is the commit/abort or restore point time of that record, if any.
-	Time *time.Time `json:"time,omitempty"`
+	Time *Timestamp `json:"time,omitempty"`
 	// XID is the transaction of that record, if any.
 	XID uint32 `json:"xid,omitempty"`
 	// Timeline is the timeline the stop lies on.
@@ -58,8 +58,8 @@ type Stop struct {
 type Window struct {
 	FromLSN  walname.LSN `json:"from_lsn"`
 	ToLSN    walname.LSN `json:"to_lsn"`
-	FromTime *time.Time  `json:"from_time,omitempty"`
-	ToTime   *time.Time  `json:"to_time,omitempty"`
+	FromTime *Timestamp  `json:"from_time,omitempty"`
+	ToTime   *Timestamp  `json:"to_time,omitempty"`
 }
 
 // BackupRef identifies a backup in reports.
@@ -69,8 +69,8 @@ type BackupRef struct {
 	StartLSN  walname.LSN        `json:"start_lsn"`
 	StopLSN   walname.LSN        `json:"stop_lsn,omitempty"`
 	Timeline  walname.TimelineID `json:"timeline"`
-	StartTime *time.Time         `json:"start_time,omitempty"`
-	StopTime  *time.Time         `json:"stop_time,omitempty"`
+	StartTime *Timestamp         `json:"start_time,omitempty"`
+	StopTime  *Timestamp         `json:"stop_time,omitempty"`
 	Source    string             `json:"source"`
 	// DataSeen says whether the backup's files were read (--backups); a
 	// backup known only from its .backup file in the archive was not.
@@ -135,4 +135,35 @@ type SegmentRange struct {
 	StartLSN walname.LSN `json:"start_lsn"`
 	EndLSN   walname.LSN `json:"end_lsn"`
 	Count    int         `json:"count"`
+}
+
+// Timestamp is a point in time as walaudit's JSON prints it: RFC 3339 in
+// UTC with exactly six fractional digits (PostgreSQL's precision), so
+// scripts can compare strings.
+type Timestamp struct{ time.Time }
+
+// TimestampFormat is the layout of [Timestamp] in JSON.
+const TimestampFormat = "2006-01-02T15:04:05.000000Z07:00"
+
+// NewTimestamp returns t in UTC, or nil for the zero time.
+func NewTimestamp(t time.Time) *Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return &Timestamp{t.UTC()}
+}
+
+// MarshalJSON implements json.Marshaler.
+func (t Timestamp) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + t.UTC().Format(TimestampFormat) + `"`), nil
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (t *Timestamp) UnmarshalJSON(b []byte) error {
+	v, err := time.Parse(`"`+time.RFC3339Nano+`"`, string(b))
+	if err != nil {
+		return err
+	}
+	t.Time = v.UTC()
+	return nil
 }

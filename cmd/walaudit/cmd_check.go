@@ -224,6 +224,13 @@ func renderCheck(w io.Writer, res *plan.Result) error {
 	}
 	for _, b := range res.Backups {
 		fmt.Fprintf(w, "  %s: %s\n", b.ID, b.Reason)
+		if b.Window != nil && b.Window.FromTime != nil {
+			to := "no commit after the consistency point yet"
+			if b.Window.ToTime != nil {
+				to = "before " + b.Window.ToTime.Format("2006-01-02 15:04:05.000000Z07:00") + " (the last archived commit)"
+			}
+			fmt.Fprintf(w, "    time targets from %s to %s\n", b.Window.FromTime.Format("2006-01-02 15:04:05Z07:00"), to)
+		}
 		if b.Suggestion != "" {
 			fmt.Fprintf(w, "    -> %s\n", b.Suggestion)
 		}

@@ -42,6 +42,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			newCheckCommand(),
 			newDemoCommand(),
+			newTargetsCommand(),
 		},
 		CustomAppHelpTemplate: cli.AppHelpTemplate + exitStatusHelp,
 	}
