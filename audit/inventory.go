@@ -9,6 +9,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/walaudit/walaudit/audit/codec"
 	"github.com/walaudit/walaudit/audit/finding"
 	"github.com/walaudit/walaudit/audit/store"
 	"github.com/walaudit/walaudit/walname"
@@ -245,10 +246,38 @@ func (inv *Inventory) SegNos(tli walname.TimelineID) []walname.SegNo {
 }
 
 // Open returns an object's content as PostgreSQL would receive it from
-// restore_command.
+// restore_command: decompressed (by suffix, confirmed by magic bytes; by
+// magic alone for plain names, as Barman stores them), and never more than
+// a segment's size plus one byte, so a damaged or hostile file cannot
+// exhaust memory.
 func (inv *Inventory) Open(ctx context.Context, o *Object) (io.ReadCloser, error) {
-	if o.Name.Compression != walname.CompressNone {
-		return nil, fmt.Errorf("open %s: %s-compressed WAL is not readable yet", o.Key, o.Name.Compression)
+	return openDecompressed(ctx, inv.Store, o.Key, o.Name.Compression, int64(inv.SegmentSize))
+}
+
+func openDecompressed(ctx context.Context, st store.Store, key string, c walname.Compression, limit int64) (io.ReadCloser, error) {
+	rc, err := st.Open(ctx, key)
+	if err != nil {
+		return nil, err
 	}
-	return inv.Store.Open(ctx, o.Key)
+	dec, _, err := codec.Open(rc, c)
+	if err != nil {
+		rc.Close()
+		return nil, fmt.Errorf("decompress %s: %w", key, err)
+	}
+	return &closeBoth{Reader: codec.LimitReader(dec, limit), closers: []io.Closer{dec, rc}}, nil
+}
+
+type closeBoth struct {
+	io.Reader
+	closers []io.Closer
+}
+
+func (c *closeBoth) Close() error {
+	var first error
+	for _, cl := range c.closers {
+		if err := cl.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }

@@ -316,21 +316,7 @@ func (ev *evaluator) describeEnd(b *backup.Backup, w *walkResult, fp *timeline.P
 func (ev *evaluator) breakFindings(w *walkResult, b *backup.Backup) {
 	var ce *wal.ContentError
 	if w.err != nil && !wal.IsEndOfWAL(w.err) && errors.As(w.err, &ce) {
-		code := "WAL_CORRUPT"
-		hint := "PostgreSQL stops recovery at this record; restore an intact copy of this segment"
-		switch {
-		case errors.Is(ce, wal.ErrSysID):
-			code, hint = "WAL_FOREIGN_SEGMENT", "this file belongs to another cluster (different system identifier): find this cluster's own copy"
-		case errors.Is(ce, wal.ErrTruncated):
-			code = "SEGMENT_TRUNCATED"
-		case errors.Is(ce, wal.ErrUnsupportedVersion):
-			code, hint = "WAL_UNSUPPORTED_VERSION", "walaudit reads WAL of PostgreSQL 13 to 18"
-		}
-		f := finding.Finding{Severity: finding.Error, Code: code, File: ce.File, LSN: ce.LSN, Message: ce.Err.Error(), Hint: hint}
-		if ce.File != "" {
-			f = f.At(ce.Offset)
-		}
-		ev.addFinding(f)
+		ev.addFinding(audit.ContentFinding(ce.File, ce, 0))
 	}
 	if w.wrongBranchFile != "" {
 		ev.addFinding(finding.Finding{Severity: finding.Error, Code: "WRONG_BRANCH", File: w.wrongBranchFile, LSN: w.wrongBranchAt,

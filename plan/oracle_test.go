@@ -771,7 +771,7 @@ func TestCorruptionAgreesWithPostgreSQL(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) { runOracle(t, f, c) })
 	}
 	// Each damage is reported as an error finding that names the file.
-	for kind, code := range map[string]string{"flip": "WAL_CORRUPT", "trunc": "SEGMENT_WRONG_SIZE", "foreign": "WAL_FOREIGN_SEGMENT"} {
+	for kind, code := range map[string]string{"flip": "WAL_CRC_MISMATCH", "trunc": "SEGMENT_WRONG_SIZE", "foreign": "WAL_FOREIGN_SEGMENT"} {
 		res, err := plan.Check(context.Background(), plan.Request{Archive: f.variant(t, kind), Backups: f.lab.Backups, BackupID: "b1",
 			Target: plan.Target{Kind: plan.TargetLatest}, Inclusive: true, Timeline: plan.TimelineSetting{Kind: "number", TLI: 1}})
 		if err != nil {

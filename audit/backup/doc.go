@@ -3,7 +3,8 @@
 // backup_manifest and global/pg_control. It also scans a directory of
 // pg_basebackup outputs (plain or tar format, tars optionally compressed with
 // gzip, lz4 or zstd) and returns one [Backup] per backup together with
-// findings for anything unreadable or inconsistent.
+// findings for anything unreadable or inconsistent; [OpenWAL] streams a WAL
+// file carried in such a backup's pg_wal.
 //
 // # Text files
 //

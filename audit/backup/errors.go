@@ -45,6 +45,10 @@ var (
 	// a pg_control_version other than 1300, 1700 or 1800.
 	ErrControlVersion = errors.New("backup: unsupported pg_control version")
 
+	// ErrWALNotInBackup is returned by [OpenWAL] when the backup does not
+	// carry the requested WAL file.
+	ErrWALNotInBackup = errors.New("backup: WAL file not carried in the backup")
+
 	// ErrControlCRC is returned by [ParseControl] when the stored CRC does
 	// not match the content. The decoded control data is returned with it.
 	ErrControlCRC = errors.New("backup: pg_control CRC mismatch")

@@ -551,5 +551,14 @@ func TestRealBackupsDir(t *testing.T) {
 			t.Errorf("%s: comp %q wal %v stop %s format %s verified %v usable %v ts %v",
 				b.ID, b.Compression, b.WALSegments, b.StopLSN, b.Format, b.ManifestVerified, b.Usable(), b.TablespaceMap)
 		}
+		// Every WAL file carried is readable, whole, and segments start
+		// with a WAL page header.
+		checkListedOpen(t, b)
+		for _, name := range b.WALSegments {
+			data, err := readWAL(t, b, name)
+			if err != nil || len(data) < 4 || data[1] != 0xd1 {
+				t.Errorf("%s: %s: %d bytes, err %v", b.ID, name, len(data), err)
+			}
+		}
 	}
 }

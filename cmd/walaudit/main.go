@@ -21,7 +21,9 @@ func main() {
 	err := newApp(os.Stdout, os.Stderr).RunContext(ctx, os.Args)
 	stop()
 	code := exitCode(err)
-	if err != nil && !isVerdict(err) {
+	if err != nil {
+		// Verdicts were reported on stdout already; one line on stderr
+		// still helps logs (cron, PostgreSQL's log for wal-fetch).
 		fmt.Fprintf(os.Stderr, "walaudit: %v\n", err)
 	}
 	os.Exit(code)
@@ -43,6 +45,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			newCheckCommand(),
 			newDemoCommand(),
 			newTargetsCommand(),
+			newWalFetchCommand(),
+			newInspectCommand(),
 		},
 		CustomAppHelpTemplate: cli.AppHelpTemplate + exitStatusHelp,
 	}
