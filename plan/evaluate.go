@@ -148,10 +148,23 @@ func (ev *evaluator) answer(ctx context.Context, b *backup.Backup) (*BackupAnswe
 		win.ToTime = NewTimestamp(w.lastXactTime)
 		ans.Window = win
 	}
+	lastNeeded := w.end.EndSegment(sz)
+	if w.stop != nil {
+		lastNeeded = w.stop.LSN.EndSegment(sz)
+	}
 	for _, st := range fp.Steps {
-		if st.Read != 0 {
+		if st.Read != 0 && st.Seg <= lastNeeded {
 			ans.Files = append(ans.Files, walname.SegmentName(st.Read, st.Seg, sz))
 		}
+	}
+	names, _ := timeline.RestoreSequence(r, fp)
+	for _, n := range names {
+		if nm, err := walname.Parse(n); err == nil && nm.Kind == walname.KindSegment {
+			if seg, err := nm.SegNo(sz); err == nil && seg > lastNeeded {
+				continue
+			}
+		}
+		ans.Requests = append(ans.Requests, n)
 	}
 
 	// The furthest segment the archive holds on this path: 'latest' must
@@ -427,6 +440,7 @@ func (ev *evaluator) walk(ctx context.Context, b *backup.Backup, h *timeline.His
 		} else {
 			s.Reason = "stops after " + what
 		}
+		s.LogLine = pgStopLine(tg, before, rec, e)
 		w.stop = s
 		if !isConsistent(stopLSN) {
 			l, _ := b.ConsistencyLSN()
@@ -600,4 +614,32 @@ func plural(n int, word string) string {
 		return fmt.Sprintf("%d %s", n, word)
 	}
 	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// pgStopLine is what PostgreSQL logs when it stops (xlogrecovery.c,
+// recoveryStopsBefore/After), without the trailing ", time …".
+func pgStopLine(tg Target, before bool, rec *wal.Record, e *wal.Event) string {
+	dir := "after"
+	if before {
+		dir = "before"
+	}
+	switch tg.Kind {
+	case TargetLSN:
+		return fmt.Sprintf("recovery stopping %s WAL location (LSN) \"%s\"", dir, rec.StartLSN)
+	case TargetImmediate:
+		return "recovery stopping after reaching consistency"
+	case TargetName:
+		if e != nil {
+			return fmt.Sprintf("recovery stopping at restore point \"%s\"", e.Name)
+		}
+	case TargetTime, TargetXID:
+		if e != nil {
+			kind := "commit"
+			if e.Kind == wal.EventAbort || e.Kind == wal.EventAbortPrepared {
+				kind = "abort"
+			}
+			return fmt.Sprintf("recovery stopping %s %s of transaction %d", dir, kind, e.XID)
+		}
+	}
+	return ""
 }

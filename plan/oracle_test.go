@@ -561,6 +561,9 @@ func runOracle(t *testing.T, f *fixture, c oracleCase) {
 		if pg.StopLine != "" && ans.Stop != nil && !sameStopKind(ans.Stop.Reason, pg.StopLine) {
 			t.Fatalf("walaudit %q, PostgreSQL %q: different stop", ans.Stop.Reason, pg.StopLine)
 		}
+		if pg.StopLine != "" && ans.Stop != nil && !strings.HasPrefix(pg.StopLine, ans.Stop.LogLine) {
+			t.Fatalf("walaudit predicts the log line %q, PostgreSQL logged %q", ans.Stop.LogLine, pg.StopLine)
+		}
 		if ans.Stop == nil || ans.Stop.LSN != pg.ReplayLSN {
 			t.Fatalf("walaudit predicts stop at %v, PostgreSQL stopped at %s (%s)", stopLSN(ans.Stop), pg.ReplayLSN, pg.StopLine)
 		}

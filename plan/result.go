@@ -51,6 +51,10 @@ type Stop struct {
 	XID uint32 `json:"xid,omitempty"`
 	// Timeline is the timeline the stop lies on.
 	Timeline walname.TimelineID `json:"timeline,omitempty"`
+	// LogLine is the start of the line PostgreSQL logs at this stop, e.g.
+	// "recovery stopping before commit of transaction 751" (followed by
+	// ", time …" for transactions and restore points).
+	LogLine string `json:"log_line,omitempty"`
 }
 
 // Window is a backup's recoverable window: from its consistency point to
@@ -88,8 +92,11 @@ type BackupAnswer struct {
 	SegmentsNeeded   int                `json:"segments_needed"`
 	Missing          []string           `json:"missing"`
 	Window           *Window            `json:"window,omitempty"`
-	// Files are the segment files recovery will request, in order.
+	// Files are the segment files recovery will read, in order.
 	Files []string `json:"-"`
+	// Requests are the names recovery passes to restore_command, in order,
+	// history probes included, up to the stop (or the end of WAL).
+	Requests []string `json:"-"`
 	// EndOfWAL is where recovery from this backup would really end.
 	EndOfWAL walname.LSN `json:"end_of_wal,omitempty"`
 	// Suggestion says what would work instead (e.g. another --target-timeline).

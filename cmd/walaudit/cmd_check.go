@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/walaudit/walaudit/audit/finding"
+	"github.com/walaudit/walaudit/audit/store"
 	"github.com/walaudit/walaudit/plan"
 	"github.com/walaudit/walaudit/walname"
 )
@@ -20,7 +21,20 @@ func archiveFlags() []cli.Flag {
 		&cli.StringFlag{Name: "backups", Usage: "directory holding pg_basebackup outputs, one sub-directory per backup"},
 		&cli.StringFlag{Name: "backup", Usage: "consider only the backup with this `ID`"},
 		&cli.StringFlag{Name: "segment-size", Usage: "wal_segment_size (e.g. 16MB) when the archive cannot tell"},
+		&cli.StringFlag{Name: "s3-endpoint", EnvVars: []string{store.EnvS3Endpoint}, Usage: "S3-compatible endpoint `URL` (MinIO, Ceph)"},
+		&cli.StringFlag{Name: "s3-region", EnvVars: []string{store.EnvS3Region}, Usage: "S3 region"},
+		&cli.BoolFlag{Name: "s3-path-style", EnvVars: []string{store.EnvS3PathStyle}, Usage: "path-style S3 addressing (MinIO, Ceph)"},
 	}
+}
+
+// openStore opens an archive location with the S3 flags.
+func openStore(c *cli.Context, location string) (store.Store, error) {
+	st, err := store.OpenWith(c.Context, location, store.Options{S3: store.S3Options{
+		Endpoint: c.String("s3-endpoint"), Region: c.String("s3-region"), PathStyle: c.Bool("s3-path-style")}})
+	if err != nil {
+		return nil, fmt.Errorf("open archive: %w", err)
+	}
+	return st, nil
 }
 
 func targetFlags() []cli.Flag {
@@ -98,7 +112,11 @@ timeline's archived WAL.
 			if format != "table" && format != "json" {
 				return usagef("invalid --format %q: want table or json", format)
 			}
-			res, err := plan.Check(c.Context, req)
+			arch, err := loadArchive(c, req)
+			if err != nil {
+				return err
+			}
+			res, err := plan.Evaluate(c.Context, arch, req)
 			if err != nil {
 				return err
 			}

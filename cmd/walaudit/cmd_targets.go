@@ -8,7 +8,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/walaudit/walaudit/audit"
-	"github.com/walaudit/walaudit/audit/store"
 	"github.com/walaudit/walaudit/plan"
 )
 
@@ -40,9 +39,9 @@ to stop just before a bad job).
 				}
 				req.Around = t
 			}
-			st, err := store.Open(c.Context, c.String("archive"))
+			st, err := openStore(c, c.String("archive"))
 			if err != nil {
-				return fmt.Errorf("open archive: %w", err)
+				return err
 			}
 			arch, err := audit.Load(c.Context, st, audit.LoadOptions{BackupsDir: c.String("backups")})
 			if err != nil {
