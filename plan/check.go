@@ -25,6 +25,10 @@ type Request struct {
 	Timeline  TimelineSetting
 	// SegmentSize overrides what the archive says (0: detect).
 	SegmentSize walname.SegmentSize
+	// NamesOnly judges from file names and backup metadata without
+	// decoding WAL: fast on huge archives; time, xid and name targets are
+	// then undecided and LSN stops approximate.
+	NamesOnly bool
 }
 
 // Check loads the archive and answers the request.

@@ -120,9 +120,20 @@ func (ev *evaluator) answer(ctx context.Context, b *backup.Backup) (*BackupAnswe
 	if err != nil {
 		return nil, fmt.Errorf("plan WAL files for backup %s: %w", b.ID, err)
 	}
-	w, err := ev.walk(ctx, b, h, fp)
-	if err != nil {
-		return nil, err
+	var w *walkResult
+	if ev.req.NamesOnly {
+		switch ev.req.Target.Kind {
+		case TargetTime, TargetXID, TargetName:
+			ans.Verdict = Undecided
+			ans.Reason = fmt.Sprintf("a %s target needs WAL content decoding: run without --names-only", ev.req.Target.Kind)
+			return ans, nil
+		}
+		w = ev.namesOnlyWalk(b, h, fp)
+	} else {
+		w, err = ev.walk(ctx, b, h, fp)
+		if err != nil {
+			return nil, err
+		}
 	}
 	ans.EndOfWAL = w.end
 
@@ -236,6 +247,11 @@ func (ev *evaluator) answer(ctx context.Context, b *backup.Backup) (*BackupAnswe
 		}
 		ans.Verdict = Reachable
 		ans.Reason = fmt.Sprintf("recovery replays all archived WAL on timeline %d to %s", h.TLIAt(w.end-1), w.end)
+		return ans, nil
+	}
+	if ev.req.NamesOnly && ev.req.Target.Kind == TargetLSN && ev.req.Target.LSN < w.end {
+		ans.Verdict = Undecided
+		ans.Reason = fmt.Sprintf("the target %s lies in the last archived segment before %s: only decoding the records can show whether one starts at or after it (run without --names-only)", ev.req.Target.LSN, w.end)
 		return ans, nil
 	}
 	// Another target was not reached before the end of WAL.
@@ -642,4 +658,57 @@ func pgStopLine(tg Target, before bool, rec *wal.Record, e *wal.Event) string {
 		}
 	}
 	return ""
+}
+
+// namesOnlyWalk judges from file names alone (FORMATS §5.7's cheap
+// pre-check): contiguous presence of the planned segments from the
+// backup's start proves the WAL is there; the backup's metadata gives the
+// consistency point. Record-exact stops are not known: an LSN stop is
+// reported at the target LSN and marked approximate.
+func (ev *evaluator) namesOnlyWalk(b *backup.Backup, h *timeline.History, fp *timeline.Plan) *walkResult {
+	sz := ev.arch.Inv.SegmentSize
+	w := &walkResult{end: fp.End}
+	if fp.Stop >= 0 {
+		st := fp.Steps[fp.Stop]
+		switch st.Status {
+		case timeline.StepMissing:
+			w.missingFile, w.missingSeg = walname.SegmentName(st.Want, st.Seg, sz), st.Seg
+			w.err = fmt.Errorf("%s: %w", w.missingFile, wal.ErrSegmentMissing)
+			if o := ev.arch.Inv.AnySegment(st.Want, st.Seg); o != nil && o.Broken != "" {
+				w.broken = fmt.Sprintf("%s cannot be restored: %s", o.Key, o.Broken)
+			}
+		case timeline.StepWrongBranch:
+			w.wrongBranchFile = walname.SegmentName(st.Want, st.Seg, sz)
+			w.wrongBranchAt = st.ValidEnd
+			w.end = st.ValidEnd
+			w.wrongBranchWarn = fmt.Sprintf("segment %s is missing: recovery would read %s instead and replay timeline %d's records past the switch point %s, on the wrong branch",
+				w.wrongBranchFile, walname.SegmentName(st.Read, st.Seg, sz), st.Read, st.ValidEnd)
+			w.damage = true
+		}
+	}
+	cons, ok := b.ConsistencyLSN()
+	if !ok {
+		return w // consistency unknown: unreachable, with the reason from answer
+	}
+	if w.end >= cons {
+		w.consistent, w.consistencyLSN = true, cons
+	}
+	tg := ev.req.Target
+	switch tg.Kind {
+	case TargetImmediate:
+		if w.consistent {
+			w.stop = &Stop{LSN: cons, Reason: fmt.Sprintf("stops after reaching consistency at %s", cons), LogLine: "recovery stopping after reaching consistency"}
+		}
+	case TargetLSN:
+		// Some record must start at or after the target inside WAL that
+		// is present: only certain when a whole segment follows it.
+		if w.end >= sz.StartLSN(tg.LSN.Segment(sz)+2) || (w.end > tg.LSN && !ev.req.Inclusive) {
+			w.stop = &Stop{LSN: tg.LSN, Approximate: true,
+				Reason: fmt.Sprintf("stops %s the first record at or after %s (names only: the exact record was not decoded)", map[bool]string{true: "after", false: "before"}[ev.req.Inclusive], tg.LSN)}
+			if tg.LSN < cons {
+				w.stopErr = fmt.Sprintf("the target %s lies before the backup's consistency point %s (PostgreSQL: FATAL: requested recovery stop point is before consistent recovery point)", tg.LSN, cons)
+			}
+		}
+	}
+	return w
 }

@@ -856,3 +856,45 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// TestNamesOnlyNeverContradictsDecoding: the fast names-only judgement is
+// either undecided or agrees with the full decoding, on healthy, gapped,
+// forked and damaged archives (damage inside a file is invisible to names,
+// so there names-only may only be more optimistic about latest; that case
+// is excluded and documented).
+func TestNamesOnlyNeverContradictsDecoding(t *testing.T) {
+	f := getFixture(t)
+	ctx := context.Background()
+	archives := map[string]string{"full": f.lab.Archive, "gap": f.gapDir, "nochild": f.variant(t, "nochild"), "nobs": f.variant(t, "nobs"), "trunc": f.variant(t, "trunc")}
+	targets := []string{"latest", "immediate", "lsn:" + f.midLSN.String(), "lsn:" + f.tli2LSN.String(), "lsn:" + (f.b1Start + 8).String(), "name:rp1"}
+	for an, dir := range archives {
+		for _, bk := range []string{"b0", "b1", "b2", "bs"} {
+			for _, ts := range targets {
+				tg, _ := plan.ParseTarget(ts)
+				req := plan.Request{Archive: dir, Backups: f.lab.Backups, BackupID: bk, Target: tg, Inclusive: true, Timeline: plan.TimelineSetting{Kind: "latest"}}
+				full, err := plan.Check(ctx, req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.NamesOnly = true
+				fast, err := plan.Check(ctx, req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if fast.Verdict == plan.Undecided {
+					if tg.Kind != plan.TargetName && tg.Kind != plan.TargetLSN {
+						t.Errorf("%s %s %s: names-only undecided: %s", an, bk, ts, fast.Reason)
+					}
+					continue
+				}
+				if fast.Verdict != full.Verdict {
+					t.Errorf("%s %s %s: names-only %s (%s), decoded %s (%s)", an, bk, ts, fast.Verdict, fast.Reason, full.Verdict, full.Reason)
+					continue
+				}
+				if tg.Kind == plan.TargetImmediate && full.Verdict == plan.Reachable && fast.Stop.LSN != full.Stop.LSN {
+					t.Errorf("%s %s immediate: names-only stop %s, decoded %s", an, bk, fast.Stop.LSN, full.Stop.LSN)
+				}
+			}
+		}
+	}
+}

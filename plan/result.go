@@ -51,6 +51,9 @@ type Stop struct {
 	XID uint32 `json:"xid,omitempty"`
 	// Timeline is the timeline the stop lies on.
 	Timeline walname.TimelineID `json:"timeline,omitempty"`
+	// Approximate is set when the stop was judged from file names only
+	// (--names-only): LSN is then the target, not a record boundary.
+	Approximate bool `json:"approximate,omitempty"`
 	// LogLine is the start of the line PostgreSQL logs at this stop, e.g.
 	// "recovery stopping before commit of transaction 751" (followed by
 	// ", time …" for transactions and restore points).

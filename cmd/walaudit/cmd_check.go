@@ -42,6 +42,7 @@ func targetFlags() []cli.Flag {
 		&cli.StringFlag{Name: "target", Value: "latest", Usage: "recovery target: time:TIMESTAMP, lsn:X/Y, xid:N, name:TEXT, immediate or latest"},
 		&cli.StringFlag{Name: "target-timeline", Value: "latest", Usage: "recovery_target_timeline: latest, current or a number"},
 		&cli.BoolFlag{Name: "inclusive", Value: true, Usage: "recovery_target_inclusive (--inclusive=false to stop before the target)"},
+		&cli.BoolFlag{Name: "names-only", Usage: "judge from file names and backup metadata without decoding WAL (fast; time/xid/name targets undecided)"},
 	}
 }
 
@@ -56,6 +57,7 @@ func requestFromFlags(c *cli.Context) (plan.Request, error) {
 		Backups:   c.String("backups"),
 		BackupID:  c.String("backup"),
 		Inclusive: c.Bool("inclusive"),
+		NamesOnly: c.Bool("names-only"),
 	}
 	var err error
 	if req.Target, err = plan.ParseTarget(c.String("target")); err != nil {
