@@ -108,7 +108,7 @@ func (s *Server) recoveryState(ctx context.Context) (RecoveryState, walname.LSN,
 	defer c.Close(context.Background())
 	var inRec bool
 	var pause, lsn string
-	err = c.QueryRow(cctx, `SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() THEN pg_get_wal_replay_pause_state() ELSE '' END, coalesce(pg_last_wal_replay_lsn()::text, '0/0')`).Scan(&inRec, &pause, &lsn)
+	err = c.QueryRow(cctx, `SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() THEN `+s.replayPausedSQL()+` ELSE '' END, coalesce(pg_last_wal_replay_lsn()::text, '0/0')`).Scan(&inRec, &pause, &lsn)
 	if err != nil {
 		return "", 0, err
 	}
