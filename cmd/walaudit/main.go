@@ -46,6 +46,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			newDemoCommand(),
 			newTargetsCommand(),
 			newPlanCommand(),
+			newDrillCommand(),
 			newWalFetchCommand(),
 			newInspectCommand(),
 		},

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -67,7 +69,26 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// Drills need the real binary as restore_command (the test binary
+	// would run this suite again): build it once.
+	var binDir string
+	if os.Getenv("WALAUDIT_BIN") == "" {
+		dir, err := os.MkdirTemp("", "walaudit-bin")
+		if err == nil {
+			binDir = dir
+			bin := filepath.Join(dir, "walaudit")
+			if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err == nil {
+				os.Chmod(dir, 0o755)
+				os.Setenv("WALAUDIT_BIN", bin)
+			} else {
+				fmt.Fprintf(os.Stderr, "build walaudit for drills: %v\n%s", err, out)
+			}
+		}
+	}
 	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
 	if cf.lab != nil {
 		_ = cf.lab.Close()
 	}
@@ -305,9 +326,26 @@ func TestDemo(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("demo exit %d\n%s\n%s", code, out, stderr)
 	}
-	for _, want := range []string{"erroneous maintenance job", "walaudit check", "REACHABLE", "every target is reachable"} {
+	for _, want := range []string{"erroneous maintenance job", "walaudit check", "REACHABLE", "walaudit drill",
+		"check_ca_muni_reservations_open_again=pass", "check_index_table_agrees_with_base_table=pass",
+		"recovery stopping at restore point", "recovery stopping before commit", "verdict=PASS", "CA-MUNI reservations are open again"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "verdict=FAIL") {
+		t.Fatalf("a demo drill failed:\n%s", out)
+	}
+}
+
+func TestDemoFailure(t *testing.T) {
+	out, stderr, code := run(t, "demo", "--failure")
+	if code != 1 {
+		t.Fatalf("demo --failure exit %d, want 1\n%s\n%s", code, out, stderr)
+	}
+	for _, want := range []string{"--failure: deleting ", "WAL_MISSING", "verdict=FAIL", "UNREACHABLE"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("demo --failure output lacks %q:\n%s", want, out)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/walaudit/walaudit/plan/pgserver"
+	"github.com/walaudit/walaudit/walname"
 )
 
 // bondScenario is the demo's deterministic story: a trading desk's
@@ -16,13 +17,15 @@ import (
 // a restore point, an erroneous maintenance job that releases every open
 // CA-MUNI reservation, then more legitimate trades.
 type bondScenario struct {
-	Lab        *pgserver.Lab
-	Primary    *pgserver.Server
-	BackupDir  string
-	RestorePt  string    // restore point taken just before the bad job
-	BeforeBad  time.Time // a moment after the last good commit and before the bad job
-	BadXID     uint32    // the bad job's transaction
-	OpenCAMuni int       // open CA-MUNI reservations before the bad job
+	Lab       *pgserver.Lab
+	Primary   *pgserver.Server
+	BackupDir string
+	RestorePt string // restore point taken just before the bad job
+	// RestorePointLSN is where the restore point record starts.
+	RestorePointLSN walname.LSN
+	BeforeBad       time.Time // a moment after the last good commit and before the bad job
+	BadXID          uint32    // the bad job's transaction
+	OpenCAMuni      int       // open CA-MUNI reservations before the bad job
 }
 
 var bondIssuers = []string{"CA-MUNI", "NY-MUNI", "TX-MUNI", "FL-MUNI"}
@@ -105,7 +108,11 @@ func runBondScenario(ctx context.Context, lab *pgserver.Lab, out io.Writer) (*bo
 		return nil, err
 	}
 	say("creating restore point %q (%d open CA-MUNI reservations)", sc.RestorePt, sc.OpenCAMuni)
-	if err := exec(`SELECT pg_create_restore_point($1)`, sc.RestorePt); err != nil {
+	var rpl string
+	if err := c.QueryRow(ctx, `SELECT pg_create_restore_point($1)::text`, sc.RestorePt).Scan(&rpl); err != nil {
+		return nil, err
+	}
+	if sc.RestorePointLSN, err = walname.ParseLSN(rpl); err != nil {
 		return nil, err
 	}
 	// A clear gap between the last good commit and the bad job, so a time
