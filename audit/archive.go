@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/url"
 	"path"
 	"sort"
+	"strings"
 
 	"github.com/walaudit/walaudit/audit/backup"
 	"github.com/walaudit/walaudit/audit/finding"
+	"github.com/walaudit/walaudit/audit/layout"
 	"github.com/walaudit/walaudit/audit/store"
 	"github.com/walaudit/walaudit/timeline"
 	"github.com/walaudit/walaudit/walname"
@@ -24,13 +27,19 @@ type Archive struct {
 	Inv       *Inventory
 	Timelines *timeline.Set
 	Backups   []*backup.Backup
-	Findings  []finding.Finding
+	// BackupMeta describes, by backup ID, what a backup tool records
+	// beyond [backup.Backup]: type, prior backup of a differential,
+	// incremental or delta backup (restorable: the tool resolves the
+	// chain), status.
+	BackupMeta map[string]*layout.BackupMeta
+	Findings   []finding.Finding
 }
 
 // LoadOptions tune [Load].
 type LoadOptions struct {
 	ScanOptions
-	// BackupsDir is a directory of pg_basebackup outputs (--backups).
+	// BackupsDir is a directory of pg_basebackup outputs (--backups): a
+	// path or file:// URL.
 	BackupsDir string
 }
 
@@ -46,8 +55,16 @@ func Load(ctx context.Context, st store.Store, opts LoadOptions) (*Archive, erro
 
 	hist := map[walname.TimelineID][]byte{}
 	for tli, o := range inv.Histories {
-		b, err := readSmall(ctx, st, o.Key)
+		if inv.Encrypted != "" {
+			break // unreadable; REPO_ENCRYPTED says so
+		}
+		b, err := readMeta(ctx, st, o)
 		if err != nil {
+			if isContentError(err) {
+				a.Findings = append(a.Findings, finding.Finding{Severity: finding.Error, Code: "HISTORY_MALFORMED", File: o.Key, Timeline: tli,
+					Message: fmt.Sprintf("history file cannot be decompressed: %v", err), Hint: "recovery cannot read it either; restore an intact copy"})
+				continue
+			}
 			return nil, fmt.Errorf("read history file %s: %w", o.Key, err)
 		}
 		hist[tli] = b
@@ -71,13 +88,18 @@ func Load(ctx context.Context, st store.Store, opts LoadOptions) (*Archive, erro
 
 	var fromArchive []*backup.Backup
 	for _, o := range inv.BackupHistories {
-		if o.Name.Compression != walname.CompressNone {
+		if inv.Encrypted != "" {
 			a.Findings = append(a.Findings, finding.Finding{Severity: finding.Warning, Code: "BACKUP_HISTORY_UNREADABLE", File: o.Key,
-				Message: "compressed backup history file not read (compressed metadata comes with the backup-tool layouts)"})
+				Message: "backup history file not read: the repository is encrypted"})
 			continue
 		}
-		data, err := readSmall(ctx, st, o.Key)
+		data, err := readMeta(ctx, st, o)
 		if err != nil {
+			if isContentError(err) {
+				a.Findings = append(a.Findings, finding.Finding{Severity: finding.Warning, Code: "BACKUP_HISTORY_UNREADABLE", File: o.Key,
+					Message: fmt.Sprintf("backup history file cannot be decompressed: %v", err)})
+				continue
+			}
 			return nil, fmt.Errorf("read backup history file %s: %w", o.Key, err)
 		}
 		hf, err := backup.ParseHistoryFile(data)
@@ -87,13 +109,24 @@ func Load(ctx context.Context, st store.Store, opts LoadOptions) (*Archive, erro
 			continue
 		}
 		name := path.Base(o.Key)
+		if o.Name.Compression != walname.CompressNone && !strings.HasSuffix(name, "."+string(o.Name.Compression)) {
+			name = o.Name.Base() // Barman: compressed under the plain name
+		}
 		a.Findings = append(a.Findings, backup.CheckHistoryFile(name, hf, inv.SegmentSize)...)
 		fromArchive = append(fromArchive, backup.FromHistoryFile(name, hf, inv.SegmentSize))
+	}
+	fromArchive = absorbHistories(inv.ToolBackups, inv.BackupMeta, fromArchive, inv.SegmentSize)
+	for _, b := range inv.ToolBackups {
+		a.Findings = append(a.Findings, b.Findings...)
 	}
 
 	var fromDir []*backup.Backup
 	if opts.BackupsDir != "" {
-		bs, fs, err := backup.ScanDir(ctx, opts.BackupsDir)
+		dir, err := localBackupsDir(opts.BackupsDir)
+		if err != nil {
+			return nil, err
+		}
+		bs, fs, err := backup.ScanDir(ctx, dir)
 		if err != nil {
 			return nil, fmt.Errorf("read backups directory %s: %w", opts.BackupsDir, err)
 		}
@@ -101,6 +134,11 @@ func Load(ctx context.Context, st store.Store, opts LoadOptions) (*Archive, erro
 		a.Findings = append(a.Findings, fs...)
 	}
 	a.Backups = mergeBackups(fromArchive, fromDir)
+	if len(inv.ToolBackups) > 0 {
+		a.Backups = append(a.Backups, inv.ToolBackups...)
+		sortBackups(a.Backups)
+	}
+	a.BackupMeta = inv.BackupMeta
 	for _, b := range a.Backups {
 		if b.Source == backup.SourceArchiveHistory {
 			continue
@@ -147,27 +185,114 @@ func mergeBackups(fromArchive, fromDir []*backup.Backup) []*backup.Backup {
 		}
 		out = append(out, h)
 	}
+	sortBackups(out)
+	return out
+}
+
+func sortBackups(out []*backup.Backup) {
 	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].StartLSN != out[j].StartLSN {
 			return out[i].StartLSN < out[j].StartLSN
 		}
 		return out[i].ID < out[j].ID
 	})
-	return out
 }
 
-func readSmall(ctx context.Context, st store.Store, key string) ([]byte, error) {
-	rc, err := st.Open(ctx, key)
+// absorbHistories joins the .backup files the tool archived with the
+// backups its catalogue describes (same start LSN and timeline, or, when
+// the catalogue has no start LSN, the same start segment): the history file
+// contributes what the catalogue lacks (CHECKPOINT LOCATION, BACKUP FROM,
+// the LABEL text, the start LSN of an old pgBackRest backup). It returns
+// the history-file backups that match no catalogued backup.
+func absorbHistories(tool []*backup.Backup, meta map[string]*layout.BackupMeta, hists []*backup.Backup, sz walname.SegmentSize) []*backup.Backup {
+	if len(tool) == 0 {
+		return hists
+	}
+	var rest []*backup.Backup
+	for _, h := range hists {
+		var match *backup.Backup
+		for _, b := range tool {
+			switch {
+			case b.StartLSN != 0 && b.StartLSN == h.StartLSN && (b.StartTLI == 0 || b.StartTLI == h.StartTLI):
+				match = b
+			case b.StartLSN == 0 && meta[b.ID] != nil && meta[b.ID].StartWAL != "" &&
+				meta[b.ID].StartWAL == walname.SegmentName(h.StartTLI, h.StartLSN.Segment(sz), sz):
+				match = b
+			}
+			if match != nil {
+				break
+			}
+		}
+		if match == nil {
+			rest = append(rest, h)
+			continue
+		}
+		if match.StartLSN == 0 {
+			match.StartLSN = h.StartLSN
+		}
+		if match.StartTLI == 0 {
+			match.StartTLI = h.StartTLI
+		}
+		if match.CheckpointLSN == 0 {
+			match.CheckpointLSN = h.CheckpointLSN
+		}
+		if h.StopLSN != 0 {
+			// PostgreSQL's own STOP WAL LOCATION: exact, where a tool may
+			// record the end of its copy instead (Barman's end_xlog).
+			match.StopLSN, match.StopTLI, match.StopSource = h.StopLSN, h.StopTLI, h.StopSource
+		}
+		if match.StartTime.IsZero() {
+			match.StartTime = h.StartTime
+		}
+		if match.StopTime.IsZero() {
+			match.StopTime = h.StopTime
+		}
+		if match.BackupLabel == nil {
+			match.BackupLabel = h.BackupLabel
+			match.FromStandby = h.FromStandby
+			match.BackupMethod = h.BackupMethod
+		}
+		if (match.Label == "" || match.Label == match.ID) && h.Label != "" {
+			match.Label = h.Label
+		}
+		if match.SegmentSize == 0 {
+			match.SegmentSize = h.SegmentSize
+		}
+	}
+	return rest
+}
+
+// localBackupsDir turns a --backups location into a directory path.
+// pg_basebackup outputs are read from a local directory only.
+func localBackupsDir(loc string) (string, error) {
+	if i := strings.Index(loc, "://"); i > 0 {
+		u, err := url.Parse(loc)
+		if err != nil {
+			return "", fmt.Errorf("parse --backups URL %q: %w", loc, err)
+		}
+		if u.Scheme == "file" && (u.Host == "" || u.Host == "localhost") {
+			return u.Path, nil
+		}
+		return "", fmt.Errorf("--backups %s: pg_basebackup outputs are read from a local directory only (%s:// is not supported yet); "+
+			"copy the backups' metadata (backup_label, backup_manifest, global/pg_control, PG_VERSION, or the tar files) to a directory, "+
+			"or use a pgBackRest, WAL-G or Barman repository, whose catalogue walaudit reads from the archive location", loc, u.Scheme)
+	}
+	return loc, nil
+}
+
+// readMeta reads a history or backup history file, decompressed, bounded.
+func readMeta(ctx context.Context, st store.Store, o *Object) ([]byte, error) {
+	rc, err := openDecompressed(ctx, st, o.Key, o.Name.Compression, maxMetaFile+1)
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, maxMetaFile+1))
+	b, err := io.ReadAll(rc)
 	if err != nil {
 		return nil, err
 	}
 	if len(b) > maxMetaFile {
-		return nil, fmt.Errorf("%s is larger than %d bytes: not a PostgreSQL metadata file", key, maxMetaFile)
+		return nil, fmt.Errorf("%s is larger than %d bytes: not a PostgreSQL metadata file", o.Key, maxMetaFile)
 	}
 	return b, nil
 }

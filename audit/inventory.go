@@ -3,28 +3,23 @@ package audit
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
-	"path"
 	"sort"
-	"time"
 
+	"github.com/walaudit/walaudit/audit/backup"
 	"github.com/walaudit/walaudit/audit/codec"
 	"github.com/walaudit/walaudit/audit/finding"
+	"github.com/walaudit/walaudit/audit/layout"
 	"github.com/walaudit/walaudit/audit/store"
 	"github.com/walaudit/walaudit/walname"
 )
 
-// Object is one archive object whose name walaudit understood.
-type Object struct {
-	Key     string
-	Size    int64
-	ModTime time.Time
-	Name    walname.Name
-	// Broken says why recovery could not use this object even though it
-	// exists (e.g. wrong size: PostgreSQL's restore would stop with FATAL).
-	Broken string
-}
+// Object is one archive object whose name walaudit understood: a
+// segment, .partial, .backup or .history file (the same type the layouts
+// produce). Name.Compression is the compression of the stored bytes.
+type Object = layout.Object
 
 // Inventory is everything a WAL archive holds, classified. Maps are keyed
 // by timeline and segment number; a segment may be stored in several forms
@@ -36,6 +31,20 @@ type Inventory struct {
 	SystemID uint64
 	// PageMagic of that segment (identifies the major version).
 	PageMagic uint16
+
+	// Layout is the repository layout read (plain, pgbackrest, walg,
+	// barman); Cluster names the audited cluster inside a repository that
+	// holds several (pgBackRest "stanza/archive-id"), "" otherwise.
+	Layout  string
+	Cluster string
+	// Encrypted, when not "", says why no WAL content can be read: Open
+	// then fails with an error wrapping [layout.ErrEncrypted].
+	Encrypted string
+	// ToolBackups are the backups the repository's catalogue describes
+	// (pgBackRest backup.info, WAL-G sentinels, Barman backup.info), with
+	// BackupMeta (by backup ID) for what only the tool knows.
+	ToolBackups []*backup.Backup
+	BackupMeta  map[string]*layout.BackupMeta
 
 	Segments        map[walname.TimelineID]map[walname.SegNo][]*Object
 	Partials        map[walname.TimelineID]map[walname.SegNo][]*Object
@@ -51,43 +60,68 @@ type Inventory struct {
 type ScanOptions struct {
 	// SegmentSize overrides detection from the first segment's long page header.
 	SegmentSize walname.SegmentSize
+	// Layout forces a repository layout (plain, pgbackrest, walg, barman);
+	// "" or "auto" detects it.
+	Layout string
+	// Stanza picks the pgBackRest stanza (or the Barman server directory
+	// when the store holds several barman-cloud servers).
+	Stanza string
+	// ArchiveID picks one pgBackRest archive id (a cluster before or after
+	// pg_upgrade); by default the current cluster's ids.
+	ArchiveID string
+	// VerifyChecksums compares each pgBackRest WAL file's content with the
+	// SHA-1 in its name (reads every file).
+	VerifyChecksums bool
 }
 
-// Scan lists a plain archive (the layout archive_command = 'cp %p …/%f'
-// produces, flat) and classifies every object.
+func (o ScanOptions) layoutOptions() layout.Options {
+	return layout.Options{Layout: o.Layout, Stanza: o.Stanza, ArchiveID: o.ArchiveID, VerifyChecksums: o.VerifyChecksums}
+}
+
+// Scan lists an archive through its layout (detected unless opts.Layout
+// names one: a plain archive_command directory, a pgBackRest repository,
+// a WAL-G prefix or a Barman server directory) and classifies every WAL
+// object. A store that holds files but no WAL archive walaudit knows
+// gives an error wrapping [layout.ErrUnrecognized].
 func Scan(ctx context.Context, st store.Store, opts ScanOptions) (*Inventory, error) {
-	inv := &Inventory{
-		Store:     st,
-		Segments:  map[walname.TimelineID]map[walname.SegNo][]*Object{},
-		Partials:  map[walname.TimelineID]map[walname.SegNo][]*Object{},
-		Histories: map[walname.TimelineID]*Object{},
-	}
-	var objs []*Object
-	err := st.List(ctx, "", func(oi store.ObjectInfo) error {
-		base := path.Base(oi.Key)
-		n, err := walname.Parse(base)
-		o := &Object{Key: oi.Key, Size: oi.Size, ModTime: oi.ModTime, Name: n}
-		if err != nil {
-			inv.Unknown = append(inv.Unknown, o)
-			return nil
-		}
-		objs = append(objs, o)
-		return nil
-	})
+	lst, err := layout.Scan(ctx, st, opts.layoutOptions())
 	if err != nil {
-		return nil, fmt.Errorf("list archive %s: %w", st, err)
+		return nil, err
 	}
-	sort.Slice(objs, func(i, j int) bool { return objs[i].Key < objs[j].Key })
-	sort.Slice(inv.Unknown, func(i, j int) bool { return inv.Unknown[i].Key < inv.Unknown[j].Key })
+	return fromListing(ctx, st, lst, opts)
+}
+
+// fromListing builds the inventory of a layout's listing.
+func fromListing(ctx context.Context, st store.Store, lst *layout.Listing, opts ScanOptions) (*Inventory, error) {
+	inv := &Inventory{
+		Store:       st,
+		Layout:      lst.Layout,
+		Cluster:     lst.Cluster,
+		Encrypted:   lst.Encrypted,
+		ToolBackups: lst.Backups,
+		BackupMeta:  lst.Meta,
+		Segments:    map[walname.TimelineID]map[walname.SegNo][]*Object{},
+		Partials:    map[walname.TimelineID]map[walname.SegNo][]*Object{},
+		Histories:   map[walname.TimelineID]*Object{},
+		Unknown:     lst.Unknown,
+	}
+	if inv.BackupMeta == nil {
+		inv.BackupMeta = map[string]*layout.BackupMeta{}
+	}
+	inv.Findings = append(inv.Findings, lst.Findings...)
+	objs := lst.WAL
 
 	inv.SegmentSize = opts.SegmentSize
 	if inv.SegmentSize == 0 {
-		if err := inv.detectSegmentSize(ctx, objs); err != nil {
+		if err := inv.detectSegmentSize(ctx, objs, lst); err != nil {
 			return nil, err
 		}
 	}
 	if err := inv.SegmentSize.Validate(); err != nil {
 		return nil, err
+	}
+	if inv.SystemID == 0 {
+		inv.SystemID = lst.SystemID
 	}
 	for _, o := range objs {
 		inv.add(o)
@@ -148,22 +182,35 @@ func (inv *Inventory) add(o *Object) {
 	}
 }
 
-// detectSegmentSize reads the long page header of the first uncompressed
-// segment (xlp_seg_size at offset 32, see FORMATS §3.2).
-func (inv *Inventory) detectSegmentSize(ctx context.Context, objs []*Object) error {
+// detectSegmentSize reads the long page header (xlp_seg_size at offset
+// 32, see FORMATS §3.2) of the first segment, decompressing it when it is
+// stored compressed. An encrypted repository takes the tool's metadata or
+// the default.
+func (inv *Inventory) detectSegmentSize(ctx context.Context, objs []*Object, lst *layout.Listing) error {
+	tried := 0
 	for _, o := range objs {
-		if (o.Name.Kind != walname.KindSegment && o.Name.Kind != walname.KindPartial) || o.Name.Compression != walname.CompressNone {
+		if inv.Encrypted != "" || tried == maxHeaderProbes {
+			break
+		}
+		if o.Name.Kind != walname.KindSegment && o.Name.Kind != walname.KindPartial {
 			continue
 		}
-		rc, err := inv.Store.Open(ctx, o.Key)
+		tried++
+		rc, err := openDecompressed(ctx, inv.Store, o.Key, o.Name.Compression, 40)
 		if err != nil {
+			if store.IsNotExist(err) || isContentError(err) {
+				continue // gone since listed, or damaged: the audit reports it
+			}
 			return fmt.Errorf("read segment size from %s: %w", o.Key, err)
 		}
 		var hdr [40]byte
 		_, err = io.ReadFull(rc, hdr[:])
 		rc.Close()
 		if err != nil {
-			continue // a truncated file: try the next one; the size check reports it
+			if isContentError(err) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+				continue // a truncated or damaged file: try the next one; the audit reports it
+			}
+			return fmt.Errorf("read segment size from %s: %w", o.Key, err)
 		}
 		magic := binary.LittleEndian.Uint16(hdr[0:])
 		info := binary.LittleEndian.Uint16(hdr[2:])
@@ -179,14 +226,34 @@ func (inv *Inventory) detectSegmentSize(ctx context.Context, objs []*Object) err
 		inv.PageMagic = magic
 		return nil
 	}
-	if len(objs) == 0 {
-		inv.SegmentSize = walname.DefaultSegmentSize
+	if lst != nil && lst.SegmentSize != 0 {
+		inv.SegmentSize = lst.SegmentSize
 		return nil
 	}
 	inv.SegmentSize = walname.DefaultSegmentSize
+	hasSegments := false
+	for _, o := range objs {
+		if o.Name.Kind == walname.KindSegment || o.Name.Kind == walname.KindPartial {
+			hasSegments = true
+			break
+		}
+	}
+	if !hasSegments {
+		return nil
+	}
 	inv.Findings = append(inv.Findings, finding.Finding{Severity: finding.Warning, Code: "SEGMENT_SIZE_UNKNOWN",
 		Message: "no readable segment header to learn wal_segment_size from; assuming 16MB", Hint: "pass --segment-size if the cluster uses another size"})
 	return nil
+}
+
+// maxHeaderProbes bounds the segments tried for the segment size: a
+// damaged archive must not be read whole just to learn it.
+const maxHeaderProbes = 16
+
+// isContentError reports errors that describe a file's bytes (damaged or
+// mislabelled compression), not a store that could not be asked.
+func isContentError(err error) bool {
+	return errors.Is(err, codec.ErrCorrupt) || errors.Is(err, codec.ErrMismatch) || errors.Is(err, codec.ErrUnsupported) || errors.Is(err, codec.ErrTooLarge)
 }
 
 // Timelines returns every timeline that has segments, partials or a history file, ascending.
@@ -251,6 +318,9 @@ func (inv *Inventory) SegNos(tli walname.TimelineID) []walname.SegNo {
 // a segment's size plus one byte, so a damaged or hostile file cannot
 // exhaust memory.
 func (inv *Inventory) Open(ctx context.Context, o *Object) (io.ReadCloser, error) {
+	if inv.Encrypted != "" {
+		return nil, fmt.Errorf("%s: %w: %s", o.Key, layout.ErrEncrypted, inv.Encrypted)
+	}
 	return openDecompressed(ctx, inv.Store, o.Key, o.Name.Compression, int64(inv.SegmentSize))
 }
 

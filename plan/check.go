@@ -60,6 +60,12 @@ func Evaluate(ctx context.Context, arch *audit.Archive, req Request) (*Result, e
 	if inv.SystemID != 0 {
 		res.SystemID = strconv.FormatUint(inv.SystemID, 10)
 	}
+	if inv.Encrypted != "" {
+		// Encrypted WAL cannot be read: neither reachable nor unreachable is proven.
+		res.Verdict, res.Reason = Undecided, inv.Encrypted
+		finding.Sort(res.Findings)
+		return res, nil
+	}
 	res.Timelines = summarizeTimelines(arch)
 	res.Findings = append(res.Findings, gapFindings(arch)...)
 

@@ -220,6 +220,11 @@ func (ev *evaluator) answer(ctx context.Context, b *backup.Backup) (*BackupAnswe
 	if !w.consistent {
 		missingFrom(endSeg, endSeg+1)
 		ans.SegmentsNeeded = int(endSeg-startSeg) + 1
+		// Damaged WAL before consistency is a finding too, naming the file.
+		var ce *wal.ContentError
+		if w.err != nil && !wal.IsEndOfWAL(w.err) && errors.As(w.err, &ce) {
+			ev.addFinding(audit.ContentFinding(ce.File, ce, 0))
+		}
 		if w.checkpointMissing {
 			return unreachable("could not locate the backup's checkpoint record at %s: %s", ckpt, breakReason)
 		}

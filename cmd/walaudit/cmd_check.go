@@ -16,15 +16,15 @@ import (
 
 // archiveFlags are shared by every command that reads an archive.
 func archiveFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringFlag{Name: "archive", Usage: "WAL archive location: a directory or file:///path", Required: true},
+	return append([]cli.Flag{
+		&cli.StringFlag{Name: "archive", Usage: "WAL archive location: a directory, file:// or s3:// URL; a plain archive or a pgBackRest/WAL-G/Barman repository root", Required: true},
 		&cli.StringFlag{Name: "backups", Usage: "directory holding pg_basebackup outputs, one sub-directory per backup"},
 		&cli.StringFlag{Name: "backup", Usage: "consider only the backup with this `ID`"},
 		&cli.StringFlag{Name: "segment-size", Usage: "wal_segment_size (e.g. 16MB) when the archive cannot tell"},
 		&cli.StringFlag{Name: "s3-endpoint", EnvVars: []string{store.EnvS3Endpoint}, Usage: "S3-compatible endpoint `URL` (MinIO, Ceph)"},
 		&cli.StringFlag{Name: "s3-region", EnvVars: []string{store.EnvS3Region}, Usage: "S3 region"},
 		&cli.BoolFlag{Name: "s3-path-style", EnvVars: []string{store.EnvS3PathStyle}, Usage: "path-style S3 addressing (MinIO, Ceph)"},
-	}
+	}, layoutFlags()...)
 }
 
 // openStore opens an archive location with the S3 flags.
@@ -104,15 +104,19 @@ and decides, with PostgreSQL's own rules, whether the target is reachable from
 each base backup. Without --target it checks 'latest': the end of the newest
 timeline's archived WAL.
 ` + exitStatusHelp,
-		Flags: append(append(archiveFlags(), targetFlags()...), formatFlag("table", "json")),
-		Action: func(c *cli.Context) error {
+		Flags: append(append(append(archiveFlags(), targetFlags()...), formatFlag("table", "json", "nagios")), checkPolicyFlags()...),
+		Action: checkAction(func(c *cli.Context) error {
 			req, err := requestFromFlags(c)
 			if err != nil {
 				return err
 			}
+			pol, err := policyFromFlags(c)
+			if err != nil {
+				return err
+			}
 			format := c.String("format")
-			if format != "table" && format != "json" {
-				return usagef("invalid --format %q: want table or json", format)
+			if format != "table" && format != "json" && format != "nagios" {
+				return usagef("invalid --format %q: want table, json or nagios", format)
 			}
 			arch, err := loadArchive(c, req)
 			if err != nil {
@@ -122,16 +126,8 @@ timeline's archived WAL.
 			if err != nil {
 				return err
 			}
-			if format == "json" {
-				err = writeJSON(c.App.Writer, res)
-			} else {
-				err = renderCheck(c.App.Writer, res)
-			}
-			if err != nil {
-				return err
-			}
-			return verdictOf(res)
-		},
+			return finishCheck(c, pol, arch, req, res)
+		}),
 	}
 }
 

@@ -76,7 +76,16 @@ func loadArchive(c *cli.Context, req plan.Request) (*audit.Archive, error) {
 	if err != nil {
 		return nil, err
 	}
-	return audit.Load(c.Context, st, audit.LoadOptions{ScanOptions: audit.ScanOptions{SegmentSize: req.SegmentSize}, BackupsDir: req.Backups})
+	opts, err := loadOptions(c, req.SegmentSize)
+	if err != nil {
+		return nil, err
+	}
+	// The request's backups directory wins: commands such as demo build
+	// their request without a --backups flag.
+	if req.Backups != "" {
+		opts.BackupsDir = req.Backups
+	}
+	return audit.Load(c.Context, st, opts)
 }
 
 func renderRunbook(w io.Writer, rb *plan.Runbook) error {

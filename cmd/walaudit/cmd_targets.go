@@ -43,7 +43,11 @@ to stop just before a bad job).
 			if err != nil {
 				return err
 			}
-			arch, err := audit.Load(c.Context, st, audit.LoadOptions{BackupsDir: c.String("backups")})
+			lo, err := loadOptions(c, 0)
+			if err != nil {
+				return err
+			}
+			arch, err := audit.Load(c.Context, st, lo)
 			if err != nil {
 				return err
 			}

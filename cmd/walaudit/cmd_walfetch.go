@@ -53,7 +53,7 @@ EXIT STATUS (what PostgreSQL sees):
    128  the store failed after retries: PostgreSQL aborts recovery instead of
         mistaking a flaky network for the end of the archive
 `,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "archive", Usage: "WAL archive location", Required: true},
 			&cli.StringFlag{Name: "segment-size", Usage: "expected wal_segment_size (default: each segment's own header)"},
 			&cli.StringFlag{Name: "spool", Usage: "prefetch spool `DIR` (inside the drill's scratch directory)"},
@@ -61,7 +61,10 @@ EXIT STATUS (what PostgreSQL sees):
 			&cli.StringFlag{Name: "plan", Usage: "`FILE` listing the WAL files recovery will request, in order (for prefetching across timelines)"},
 			&cli.IntFlag{Name: "retries", Value: 5, Usage: "attempts for transient store errors before exiting 128"},
 			&cli.BoolFlag{Name: "prefetch-worker", Hidden: true},
-		},
+			&cli.StringFlag{Name: "s3-endpoint", EnvVars: []string{store.EnvS3Endpoint}, Usage: "S3-compatible endpoint `URL`"},
+			&cli.StringFlag{Name: "s3-region", EnvVars: []string{store.EnvS3Region}, Usage: "S3 region"},
+			&cli.BoolFlag{Name: "s3-path-style", EnvVars: []string{store.EnvS3PathStyle}, Usage: "path-style S3 addressing"},
+		}, layoutFlags()...),
 		Action: runWalFetch,
 	}
 }
@@ -97,7 +100,11 @@ func runWalFetch(c *cli.Context) error {
 			return nil
 		}
 	}
-	err := fetchWithRetries(c.Context, c.String("archive"), name, dest, sz, c.Int("retries"), c.App.ErrWriter)
+	fo, err := fetchOptionsFrom(c)
+	if err != nil {
+		return err
+	}
+	err = fetchWithRetries(c.Context, fo, name, dest, sz, c.Int("retries"), c.App.ErrWriter)
 	if err != nil {
 		return err
 	}
@@ -108,13 +115,29 @@ func runWalFetch(c *cli.Context) error {
 }
 
 // fetchWithRetries delivers one file, retrying transient failures.
-func fetchWithRetries(ctx context.Context, archive, name, dest string, sz walname.SegmentSize, retries int, log io.Writer) error {
+// fetchOptions say where and how to fetch from.
+type fetchOptions struct {
+	archive string
+	store   store.Options
+	scan    audit.ScanOptions
+}
+
+func fetchOptionsFrom(c *cli.Context) (fetchOptions, error) {
+	so, err := layoutScanOptions(c)
+	if err != nil {
+		return fetchOptions{}, usageErr(err)
+	}
+	return fetchOptions{archive: c.String("archive"), scan: so, store: store.Options{S3: store.S3Options{
+		Endpoint: c.String("s3-endpoint"), Region: c.String("s3-region"), PathStyle: c.Bool("s3-path-style")}}}, nil
+}
+
+func fetchWithRetries(ctx context.Context, fo fetchOptions, name, dest string, sz walname.SegmentSize, retries int, log io.Writer) error {
 	if retries < 1 {
 		retries = 1
 	}
 	var last error
 	for attempt := 1; attempt <= retries; attempt++ {
-		err := fetchOnce(ctx, archive, name, dest, sz)
+		err := fetchOnce(ctx, fo, name, dest, sz)
 		if err == nil {
 			return nil
 		}
@@ -140,8 +163,8 @@ func fetchWithRetries(ctx context.Context, archive, name, dest string, sz walnam
 }
 
 // fetchOnce fetches, checks and atomically writes one file.
-func fetchOnce(ctx context.Context, archive, name, dest string, sz walname.SegmentSize) error {
-	st, err := store.Open(ctx, archive)
+func fetchOnce(ctx context.Context, fo fetchOptions, name, dest string, sz walname.SegmentSize) error {
+	st, err := store.OpenWith(ctx, fo.archive, fo.store)
 	if err != nil {
 		if store.IsNotExist(err) {
 			// The archive location itself is gone: that is a broken
@@ -150,7 +173,7 @@ func fetchOnce(ctx context.Context, archive, name, dest string, sz walname.Segme
 		}
 		return err
 	}
-	rc, key, err := audit.FetchWAL(ctx, st, name, sz)
+	rc, key, err := audit.FetchWALWith(ctx, st, name, sz, fo.scan)
 	if err != nil {
 		return err
 	}
@@ -306,6 +329,14 @@ func startPrefetch(c *cli.Context, name string, sz walname.SegmentSize) {
 	if s := c.String("segment-size"); s != "" {
 		args = append(args, "--segment-size", s)
 	}
+	for _, f := range []string{"s3-endpoint", "s3-region", "layout", "stanza", "archive-id"} {
+		if v := c.String(f); v != "" {
+			args = append(args, "--"+f, v)
+		}
+	}
+	if c.Bool("s3-path-style") {
+		args = append(args, "--s3-path-style")
+	}
 	args = append(args, want...)
 	cmd := exec.Command(self, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // outlive restore_command
@@ -342,7 +373,11 @@ func prefetchWorker(c *cli.Context, sz walname.SegmentSize) error {
 		}
 		// A prefetch failure is not fatal: the foreground fetch retries
 		// and decides.
-		if err := fetchWithRetries(c.Context, c.String("archive"), name, dest, sz, 1, io.Discard); err != nil {
+		fo, err := fetchOptionsFrom(c)
+		if err != nil {
+			return err
+		}
+		if err := fetchWithRetries(c.Context, fo, name, dest, sz, 1, io.Discard); err != nil {
 			break
 		}
 	}

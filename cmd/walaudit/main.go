@@ -38,6 +38,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Writer:  stdout, ErrWriter: stderr,
 		// main decides exit codes; urfave must never exit inside Run.
 		ExitErrHandler: func(*cli.Context, error) {},
+		// --keep-target name:a,b is one target: never split values on commas.
+		DisableSliceFlagSeparator: true,
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return usageErr(err)
 		},
@@ -49,6 +51,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			newDrillCommand(),
 			newWalFetchCommand(),
 			newInspectCommand(),
+			newPruneCheckCommand(),
+			newPrunePlanCommand(),
+			newMetricsCommand(),
 		},
 		CustomAppHelpTemplate: cli.AppHelpTemplate + exitStatusHelp,
 	}
