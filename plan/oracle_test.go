@@ -717,7 +717,8 @@ func (f *fixture) variant(t *testing.T, kind string) string {
 		defer o.Stop(ctx)
 		want := filepath.Join(other, f.gapSeg)
 		for i := 0; i < 64; i++ {
-			if _, err := os.Stat(want); err == nil {
+			// archive_command's cp may still be writing: wait for the whole segment.
+			if st, err := os.Stat(want); err == nil && st.Size() == 1<<20 {
 				break
 			}
 			if err := o.Exec(ctx, `CREATE TABLE IF NOT EXISTS x(i int)`, `INSERT INTO x VALUES (1)`, `SELECT pg_switch_wal()`); err != nil {
