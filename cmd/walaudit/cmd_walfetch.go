@@ -49,9 +49,10 @@ replay does not wait on the store or on decompression.
 EXIT STATUS (what PostgreSQL sees):
    0    the file was delivered
    1    the archive provably does not hold the file (PostgreSQL: end of archive)
-   2    bad usage (a name that is no WAL file name is refused)
-   128  the store failed after retries: PostgreSQL aborts recovery instead of
-        mistaking a flaky network for the end of the archive
+   128  anything else: the store failed after retries, the file is damaged, or
+        restore_command itself is wrong (bad flags, a name that is no WAL file
+        name): PostgreSQL aborts recovery instead of mistaking a broken setup
+        or a flaky network for the end of the archive
 `,
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "archive", Usage: "WAL archive location", Required: true},
@@ -65,7 +66,19 @@ EXIT STATUS (what PostgreSQL sees):
 			&cli.StringFlag{Name: "s3-region", EnvVars: []string{store.EnvS3Region}, Usage: "S3 region"},
 			&cli.BoolFlag{Name: "s3-path-style", EnvVars: []string{store.EnvS3PathStyle}, Usage: "path-style S3 addressing"},
 		}, layoutFlags()...),
-		Action: runWalFetch,
+		Action: func(c *cli.Context) error {
+			err := runWalFetch(c)
+			// PostgreSQL reads any exit code up to 125 as "file not found":
+			// a usage error must abort recovery, not end it quietly.
+			var u *usageError
+			if errors.As(err, &u) {
+				return verdict(fetchFatal, "wal-fetch: %v", u.err)
+			}
+			return err
+		},
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return verdict(fetchFatal, "wal-fetch: %v", err)
+		},
 	}
 }
 

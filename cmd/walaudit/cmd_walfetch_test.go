@@ -63,9 +63,13 @@ func TestWalFetch(t *testing.T) {
 	}
 	// Names that are no WAL file names are refused.
 	for _, bad := range []string{"../../etc/passwd", "backup_label", name + ".partial", "00000001000000000000000a", "00000001.HISTORY"} {
-		if _, _, code := run(t, "wal-fetch", "--archive", dir, bad, filepath.Join(out, "y")); code != 2 {
-			t.Fatalf("%q: exit %d, want 2", bad, code)
+		if _, _, code := run(t, "wal-fetch", "--archive", dir, bad, filepath.Join(out, "y")); code != fetchFatal {
+			t.Fatalf("%q: exit %d, want %d (abort recovery)", bad, code, fetchFatal)
 		}
+	}
+	// A restore_command with a bad flag must abort recovery too.
+	if _, _, code := run(t, "wal-fetch", "--archive", dir, "--no-such-flag", name, filepath.Join(out, "y")); code != fetchFatal {
+		t.Fatalf("bad flag: exit %d, want %d", code, fetchFatal)
 	}
 	// A truncated segment is not handed to PostgreSQL as if it were whole,
 	// and a store that keeps failing exits above 125 (abort recovery).

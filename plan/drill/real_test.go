@@ -33,9 +33,11 @@ type fixture struct {
 	plainTS string // where the plain backup put the tablespace (-T)
 	tsOID   uint32
 	rpName  string
-	backups map[string]*backup.Backup
-	skipped map[string]string // backup variants this pg_basebackup cannot make
-	labSnap map[string]string
+	// Transactions and positions after the backups (see buildFixture).
+	xid1, xid2, midTime, midLSN string
+	backups                     map[string]*backup.Backup
+	skipped                     map[string]string // backup variants this pg_basebackup cannot make
+	labSnap                     map[string]string
 }
 
 var (
@@ -48,6 +50,9 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	if fx != nil {
 		fx.lab.Close()
+	}
+	if walauditDir != "" {
+		os.RemoveAll(walauditDir)
 	}
 	os.Exit(code)
 }
@@ -157,11 +162,24 @@ func buildFixture(ctx context.Context) (*fixture, error) {
 			return nil, err
 		}
 	}
-	// After the backups: a restore point between two batches of rows.
-	if err := p.Exec(ctx,
-		"INSERT INTO t_ts SELECT g, 'late' FROM generate_series(1001, 1200) g",
-		"SELECT pg_create_restore_point('"+strings.ReplaceAll(f.rpName, "'", "''")+"')",
-		"INSERT INTO t_ts SELECT g, 'later' FROM generate_series(1201, 1500) g"); err != nil {
+	// After the backups: a restore point between two batches of rows
+	// (transactions xid1 and xid2); midTime and midLSN are taken between
+	// the restore point and the second batch, for the drill's targets.
+	if f.xid1, err = p.QueryString(ctx, "WITH ins AS (INSERT INTO t_ts SELECT g, 'late' FROM generate_series(1001, 1200) g RETURNING 1) SELECT pg_current_xact_id()::text"); err != nil {
+		return nil, err
+	}
+	if err := p.Exec(ctx, "SELECT pg_create_restore_point('"+strings.ReplaceAll(f.rpName, "'", "''")+"')"); err != nil {
+		return nil, err
+	}
+	time.Sleep(20 * time.Millisecond)
+	if f.midTime, err = p.QueryString(ctx, `SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`); err != nil {
+		return nil, err
+	}
+	if f.midLSN, err = p.QueryString(ctx, "SELECT pg_current_wal_insert_lsn()::text"); err != nil {
+		return nil, err
+	}
+	time.Sleep(20 * time.Millisecond)
+	if f.xid2, err = p.QueryString(ctx, "WITH ins AS (INSERT INTO t_ts SELECT g, 'later' FROM generate_series(1201, 1500) g RETURNING 1) SELECT pg_current_xact_id()::text"); err != nil {
 		return nil, err
 	}
 	if _, err := lab.SwitchAndWait(ctx, p); err != nil {

@@ -3,6 +3,7 @@ package drill
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -88,6 +89,7 @@ func (o *Options) progress(format string, args ...any) {
 // drills that could not be carried out; a drill that ran and failed returns
 // an Outcome with Pass false.
 func Run(ctx context.Context, opts Options) (*Outcome, error) {
+	var err error
 	started := opts.now()
 	rep := &Report{Title: "walaudit drill", Started: started}
 	out := &Outcome{Report: rep}
@@ -103,6 +105,13 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 	arch := opts.Archive
 	if arch == nil {
 		return nil, fmt.Errorf("%w: no archive loaded", ErrRefused)
+	}
+	// A bad checks file is refused before anything is restored.
+	var checks []Check
+	if opts.VerifyFile != "" {
+		if checks, err = LoadChecks(opts.VerifyFile); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrRefused, err)
+		}
 	}
 	res, err := plan.Evaluate(ctx, arch, req)
 	if err != nil {
@@ -172,6 +181,23 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 		return nil, fmt.Errorf("%w: %w", ErrRefused, err)
 	}
 
+	// The walaudit binary for restore_command, before anything is touched.
+	self := opts.Self
+	if self == "" {
+		self = os.Getenv("WALAUDIT_BIN")
+	}
+	if self == "" {
+		if self, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("locate the walaudit binary for restore_command: %w", err)
+		}
+		// A test binary would run its whole suite as restore_command, and
+		// a copy of it (no longer named *.test) would drill again from
+		// there, recursively: test binaries register the test.v flag.
+		if strings.HasSuffix(self, ".test") || flag.Lookup("test.v") != nil {
+			return nil, fmt.Errorf("%w: restore_command needs the walaudit binary, not the test binary %s: set WALAUDIT_BIN", ErrRefused, self)
+		}
+	}
+
 	// 3. A new scratch directory inside the parent; never a data directory.
 	parent := opts.Scratch
 	if parent == "" {
@@ -181,7 +207,11 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 		return nil, fmt.Errorf("%w: %w", ErrRefused, err)
 	}
 	walBytes := int64(chosen.SegmentsNeeded) * int64(arch.Inv.SegmentSize)
-	if err := SpaceCheck(parent, b, walBytes); err != nil {
+	if IsToolBackup(b) {
+		if err := ToolSpaceCheck(ctx, arch, parent, b, walBytes); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrRefused, err)
+		}
+	} else if err := SpaceCheck(parent, b, walBytes); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrRefused, err)
 	}
 	scratch, err := os.MkdirTemp(parent, "wadrill")
@@ -207,7 +237,12 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 	// 4. Restore.
 	t0 = opts.now()
 	opts.progress("restoring backup %s into %s", b.ID, scratch)
-	restored, err := Restore(ctx, b, scratch, user)
+	var restored *Restored
+	if IsToolBackup(b) {
+		restored, err = RestoreFromTool(ctx, arch, b, scratch, user)
+	} else {
+		restored, err = Restore(ctx, b, scratch, user)
+	}
 	if err != nil {
 		if errors.Is(err, ErrVerification) && restored != nil {
 			fail("the restored files do not match backup_manifest: %s", strings.Join(restored.Problems, "; "))
@@ -227,21 +262,9 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 	}
 	rep.Sessions = append(rep.Sessions, rs)
 
-	// 5. restore_command: this binary, copied where the server's user can
-	// run it, fetching from the same archive with prefetch into a spool.
-	self := opts.Self
-	if self == "" {
-		self = os.Getenv("WALAUDIT_BIN")
-	}
-	if self == "" {
-		if self, err = os.Executable(); err != nil {
-			return nil, fmt.Errorf("locate the walaudit binary for restore_command: %w", err)
-		}
-		if strings.HasSuffix(self, ".test") {
-			// A test binary would run its whole suite as restore_command.
-			return nil, fmt.Errorf("%w: restore_command needs the walaudit binary, not the test binary %s: set WALAUDIT_BIN", ErrRefused, self)
-		}
-	}
+	// 5. restore_command: this binary (found above), copied where the
+	// server's user can run it, fetching from the same archive with
+	// prefetch into a spool.
 	binDir := filepath.Join(scratch, "bin")
 	if err := os.MkdirAll(binDir, 0o755); err != nil {
 		return nil, err
@@ -270,9 +293,13 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 	restoreCommand := strings.Join(fetchArgs, " ") + " %f %p"
 
 	// 6. Recovery configuration.
+	control := b.Control
+	if control == nil {
+		control = RestoredControl(restored) // backup tools' catalogues do not carry it
+	}
 	cfg, err := WriteRecoveryConfig(restored.DataDir, Settings{
 		RestoreCommand: restoreCommand, Target: req.Target, Exclusive: !req.Inclusive, Timeline: req.Timeline,
-		Promote: opts.Promote, SocketDir: scratch, Port: 5432, PGMajor: bin.Major, Control: b.Control, Bin: bin, User: user,
+		Promote: opts.Promote, SocketDir: scratch, Port: 5432, PGMajor: bin.Major, Control: control, Bin: bin, User: user,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("write recovery configuration: %w", err)
@@ -294,6 +321,9 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 	t0 = opts.now()
 	opts.progress("starting PostgreSQL %s recovery to %s (predicted stop %s)", bin.Version, target, predicted(chosen))
 	if err := srv.Start(ctx, false); err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("drill interrupted: %w", ctx.Err())
+		}
 		fail("PostgreSQL did not start: %v", err)
 		rep.Sessions = append(rep.Sessions, Session{Command: "pg_ctl start", Result: "FAILED: " + out.Failure})
 		return finish(out, rep, opts), nil
@@ -356,10 +386,6 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 	if out.Failure == "" && (opts.VerifyFile != "" || opts.Amcheck) {
 		conn := srv.ConnString("")
 		if opts.VerifyFile != "" {
-			checks, err := LoadChecks(opts.VerifyFile)
-			if err != nil {
-				return nil, fmt.Errorf("%w: %w", ErrRefused, err)
-			}
 			rep.Checks = append(rep.Checks, RunChecks(ctx, conn, checks)...)
 		}
 		if opts.Amcheck {
@@ -386,6 +412,11 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 		vs.Evidence = append(vs.Evidence, KV{EvChecksPassed, fmt.Sprint(passed)}, KV{EvChecksFailed, fmt.Sprint(failed)},
 			KV{EvFingerprint, rep.Fingerprint}, KV{EvVerifySeconds, secs(opts.now().Sub(t0).Seconds())})
 		rep.Sessions = append(rep.Sessions, vs)
+	}
+
+	if ctx.Err() != nil {
+		// Checks cut short by the interruption prove nothing.
+		return nil, fmt.Errorf("drill interrupted: %w", ctx.Err())
 	}
 
 	// 10. The recovery point against the newest archived commit.
