@@ -39,7 +39,7 @@ type Archive struct {
 type LoadOptions struct {
 	ScanOptions
 	// BackupsDir is a directory of pg_basebackup outputs (--backups): a
-	// path or file:// URL.
+	// path, a file:// URL or an s3:// URL.
 	BackupsDir string
 }
 
@@ -122,11 +122,7 @@ func Load(ctx context.Context, st store.Store, opts LoadOptions) (*Archive, erro
 
 	var fromDir []*backup.Backup
 	if opts.BackupsDir != "" {
-		dir, err := localBackupsDir(opts.BackupsDir)
-		if err != nil {
-			return nil, err
-		}
-		bs, fs, err := backup.ScanDir(ctx, dir)
+		bs, fs, err := scanBackupsDir(ctx, opts)
 		if err != nil {
 			return nil, fmt.Errorf("read backups directory %s: %w", opts.BackupsDir, err)
 		}
@@ -262,22 +258,33 @@ func absorbHistories(tool []*backup.Backup, meta map[string]*layout.BackupMeta, 
 	return rest
 }
 
-// localBackupsDir turns a --backups location into a directory path.
-// pg_basebackup outputs are read from a local directory only.
-func localBackupsDir(loc string) (string, error) {
-	if i := strings.Index(loc, "://"); i > 0 {
-		u, err := url.Parse(loc)
-		if err != nil {
-			return "", fmt.Errorf("parse --backups URL %q: %w", loc, err)
-		}
-		if u.Scheme == "file" && (u.Host == "" || u.Host == "localhost") {
-			return u.Path, nil
-		}
-		return "", fmt.Errorf("--backups %s: pg_basebackup outputs are read from a local directory only (%s:// is not supported yet); "+
-			"copy the backups' metadata (backup_label, backup_manifest, global/pg_control, PG_VERSION, or the tar files) to a directory, "+
-			"or use a pgBackRest, WAL-G or Barman repository, whose catalogue walaudit reads from the archive location", loc, u.Scheme)
+// scanBackupsDir reads the pg_basebackup outputs at --backups: a
+// directory path, a file:// URL, or a URL of a store (s3://bucket/prefix),
+// opened with [store.Open] (the URL's query and WALAUDIT_S3_* apply).
+func scanBackupsDir(ctx context.Context, opts LoadOptions) ([]*backup.Backup, []finding.Finding, error) {
+	loc := opts.BackupsDir
+	i := strings.Index(loc, "://")
+	if i <= 0 {
+		return backup.ScanDir(ctx, loc)
 	}
-	return loc, nil
+	u, err := url.Parse(loc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("parse --backups URL %q: %w", loc, err)
+	}
+	if u.Scheme == "file" {
+		if u.Host != "" && u.Host != "localhost" {
+			return nil, nil, fmt.Errorf("--backups %s names host %q: use file:///absolute/path", loc, u.Host)
+		}
+		return backup.ScanDir(ctx, u.Path)
+	}
+	st, err := store.Open(ctx, loc)
+	if err != nil {
+		return nil, nil, err
+	}
+	// Backup.Path and findings name objects by URL, without the query
+	// (endpoint and other options).
+	where := strings.TrimSuffix(u.Scheme+"://"+u.Host+u.EscapedPath(), "/")
+	return backup.ScanFS(ctx, store.FS(ctx, st), ".", where)
 }
 
 // readMeta reads a history or backup history file, decompressed, bounded.

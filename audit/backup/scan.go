@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -67,14 +68,61 @@ func ScanDir(ctx context.Context, dir string) ([]*Backup, []finding.Finding, err
 	if !st.IsDir() {
 		return nil, nil, fmt.Errorf("scan backups directory: %s is not a directory", dir)
 	}
-	entries, err := os.ReadDir(dir)
+	src := &source{fsys: os.DirFS(dir), location: dir, root: "."}
+	return scanSource(ctx, src, filepath.Base(filepath.Clean(dir)))
+}
+
+// ScanFS is [ScanDir] for the directory root of fsys (an fs name, "." for
+// the top), e.g. a backups location in object storage seen through
+// [store.FS]. location names root in findings and becomes the base of
+// Backup.Path: a local directory path (joined with [filepath.Join]) or a
+// URL such as s3://bucket/prefix (joined with "/"). When root is itself one
+// backup its ID is the last element of location.
+//
+// Reading works as in ScanDir, with fs.Stat, fs.ReadDir and fsys.Open;
+// tablespace links of a plain backup are read with [fs.ReadLink] (a file
+// system without links, such as object storage, has none). An uncompressed
+// tar is skipped through with Seek when fsys's files implement
+// [io.Seeker], and read through otherwise. [OpenWAL] reads the backups
+// found through fsys, which must therefore stay usable as long as they
+// are.
+//
+// [store.FS]: https://pkg.go.dev/github.com/walaudit/walaudit/audit/store#FS
+func ScanFS(ctx context.Context, fsys fs.FS, root, location string) ([]*Backup, []finding.Finding, error) {
+	if root == "" {
+		root = "."
+	}
+	st, err := fs.Stat(fsys, root)
 	if err != nil {
-		return nil, nil, fmt.Errorf("scan backups directory: %w", err)
+		return nil, nil, fmt.Errorf("scan backups directory: %w", fixErr(err, location))
+	}
+	if !st.IsDir() {
+		return nil, nil, fmt.Errorf("scan backups directory: %s is not a directory", location)
+	}
+	id := location
+	if i := strings.IndexAny(id, "?#"); i >= 0 && strings.Contains(id, "://") {
+		id = id[:i]
+	}
+	id = strings.TrimRight(id, "/"+string(filepath.Separator))
+	if strings.Contains(id, "://") {
+		id = path.Base(id)
+	} else {
+		id = filepath.Base(filepath.Clean(id))
+	}
+	return scanSource(ctx, &source{fsys: fsys, location: location, root: root}, id)
+}
+
+// scanSource scans src's root; rootID is the ID the root gets when it is
+// itself a backup.
+func scanSource(ctx context.Context, src *source, rootID string) ([]*Backup, []finding.Finding, error) {
+	entries, err := fs.ReadDir(src.fsys, src.root)
+	if err != nil {
+		return nil, nil, fmt.Errorf("scan backups directory: %w", fixErr(err, src.location))
 	}
 	// dir is itself one backup? (A lone backup_manifest does not count: it
 	// could sit beside the backup directories.)
-	if kind := classify(dir, entries); kind != kindNone && kind != kindManifestOnly {
-		b := scanBackup(ctx, dir, filepath.Base(filepath.Clean(dir)), entries, kind)
+	if kind := classify(src, ".", entries); kind != kindNone && kind != kindManifestOnly {
+		b := scanBackup(ctx, src, ".", rootID, entries, kind)
 		if err := ctx.Err(); err != nil {
 			return nil, nil, err
 		}
@@ -87,11 +135,12 @@ func ScanDir(ctx context.Context, dir string) ([]*Backup, []finding.Finding, err
 		if err := ctx.Err(); err != nil {
 			return nil, nil, err
 		}
-		p := filepath.Join(dir, e.Name())
-		fi, err := os.Stat(p) // follows symlinks to backup directories
+		rel := e.Name()
+		p := src.display(rel)
+		fi, err := fs.Stat(src.fsys, src.name(rel)) // follows symlinks to backup directories
 		if err != nil {
 			all = append(all, finding.Finding{Severity: finding.Error, Code: CodeUnreadable, File: p,
-				Message: fmt.Sprintf("cannot inspect entry of backups directory: %v", err)})
+				Message: fmt.Sprintf("cannot inspect entry of backups directory: %v", fixErr(err, p))})
 			continue
 		}
 		if !fi.IsDir() {
@@ -99,19 +148,19 @@ func ScanDir(ctx context.Context, dir string) ([]*Backup, []finding.Finding, err
 				Message: "not a backup: a file, not a backup directory"})
 			continue
 		}
-		sub, err := os.ReadDir(p)
+		sub, err := fs.ReadDir(src.fsys, src.name(rel))
 		if err != nil {
 			all = append(all, finding.Finding{Severity: finding.Error, Code: CodeUnreadable, File: p,
-				Message: fmt.Sprintf("cannot list backup directory: %v", err)})
+				Message: fmt.Sprintf("cannot list backup directory: %v", fixErr(err, p))})
 			continue
 		}
-		kind := classify(p, sub)
+		kind := classify(src, rel, sub)
 		if kind == kindNone {
 			all = append(all, finding.Finding{Severity: finding.Info, Code: CodeNotABackup, File: p,
 				Message: "not a backup: no backup_label, PG_VERSION, global/pg_control, base.tar, pg_wal.tar or backup_manifest"})
 			continue
 		}
-		b := scanBackup(ctx, p, e.Name(), sub, kind)
+		b := scanBackup(ctx, src, rel, e.Name(), sub, kind)
 		backups = append(backups, b)
 		all = append(all, b.Findings...)
 	}
@@ -143,7 +192,7 @@ const (
 // global/pg_control (not by a directory merely named base or global, which
 // could be a backup in a backups directory); a tar backup by base.tar*,
 // pg_wal.tar* or <oid>.tar*.
-func classify(dir string, entries []fs.DirEntry) dirKind {
+func classify(src *source, dir string, entries []fs.DirEntry) dirKind {
 	plain, tarBase, tarOther, manifest := false, false, false, false
 	for _, e := range entries {
 		n := e.Name()
@@ -151,7 +200,7 @@ func classify(dir string, entries []fs.DirEntry) dirKind {
 		case n == relLabel || n == relVersion:
 			plain = true
 		case n == "global" && e.IsDir():
-			if fi, err := os.Stat(filepath.Join(dir, filepath.FromSlash(relControl))); err == nil && fi.Mode().IsRegular() {
+			if fi, err := fs.Stat(src.fsys, src.name(path.Join(dir, relControl))); err == nil && fi.Mode().IsRegular() {
 				plain = true
 			}
 		case n == "base.tar" || strings.HasPrefix(n, "base.tar."):
@@ -236,8 +285,12 @@ type collected struct {
 }
 
 // scanBackup reads one backup directory of the given kind.
-func scanBackup(ctx context.Context, path, id string, entries []fs.DirEntry, kind dirKind) *Backup {
+// rel is the backup's directory relative to src's root.
+func scanBackup(ctx context.Context, src *source, rel, id string, entries []fs.DirEntry, kind dirKind) *Backup {
+	path := src.display(rel)
 	b := &Backup{Source: SourceBackupsDir, ID: id, Path: path}
+	rememberSource(b, src, rel)
+	bs := &backupSrc{source: src, rel: rel}
 	c := &collected{wal: map[string]walFile{}, tablespaceTars: map[uint32]string{}}
 	switch kind {
 	case kindAmbiguous:
@@ -252,10 +305,10 @@ func scanBackup(ctx context.Context, path, id string, entries []fs.DirEntry, kin
 		return b
 	case kindPlain:
 		b.Format = FormatPlain
-		readPlain(ctx, b, c)
+		readPlain(ctx, b, bs, c)
 	case kindTar:
 		b.Format = FormatTar
-		readTarFormat(ctx, b, c, entries)
+		readTarFormat(ctx, b, bs, c, entries)
 	}
 	assemble(ctx, b, c)
 	finding.Sort(b.Findings)
@@ -268,22 +321,35 @@ func (b *Backup) add(sev finding.Severity, code, file, msg, hint string) *findin
 	return &b.Findings[len(b.Findings)-1]
 }
 
-// readSmall reads a file of at most max bytes; found is false if it does
-// not exist.
-func readSmall(b *Backup, path string, max int64) fileData {
+// backupSrc is one backup's directory in a source.
+type backupSrc struct {
+	*source
+	rel string // relative to the source's root
+}
+
+// name returns the fs name of rel, relative to the backup's directory.
+func (s *backupSrc) name(rel string) string { return s.source.name(path.Join(s.rel, rel)) }
+
+// display names rel, relative to the backup's directory, for findings.
+func (s *backupSrc) display(rel string) string { return s.source.display(path.Join(s.rel, rel)) }
+
+// readSmall reads the file rel (relative to the backup's directory) of at
+// most max bytes; found is false if it does not exist.
+func readSmall(b *Backup, bs *backupSrc, rel string, max int64) fileData {
+	path := bs.display(rel)
 	fd := fileData{display: path}
-	f, err := os.Open(path)
+	f, err := bs.fsys.Open(bs.name(rel))
 	if errors.Is(err, fs.ErrNotExist) {
 		return fd
 	}
 	if err != nil {
-		b.add(finding.Error, CodeUnreadable, path, fmt.Sprintf("cannot open: %v", err), "")
+		b.add(finding.Error, CodeUnreadable, path, fmt.Sprintf("cannot open: %v", fixErr(err, path)), "")
 		return fd
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, max+1))
 	if err != nil {
-		b.add(finding.Error, CodeUnreadable, path, fmt.Sprintf("cannot read: %v", err), "")
+		b.add(finding.Error, CodeUnreadable, path, fmt.Sprintf("cannot read: %v", fixErr(err, path)), "")
 		return fd
 	}
 	if int64(len(data)) > max {
@@ -295,57 +361,57 @@ func readSmall(b *Backup, path string, max int64) fileData {
 }
 
 // readPlain gathers a plain-format backup (a data directory).
-func readPlain(ctx context.Context, b *Backup, c *collected) {
-	join := func(rel string) string { return filepath.Join(b.Path, filepath.FromSlash(rel)) }
-	c.label = readSmall(b, join(relLabel), maxLabelSize)
-	c.tsmap = readSmall(b, join(relMap), maxMapSize)
-	c.version = readSmall(b, join(relVersion), maxVersionSize)
-	c.control = readSmall(b, join(relControl), maxControlSize)
-	c.manifest = readSmall(b, join(relManifest), maxManifestSize)
+func readPlain(ctx context.Context, b *Backup, bs *backupSrc, c *collected) {
+	c.label = readSmall(b, bs, relLabel, maxLabelSize)
+	c.tsmap = readSmall(b, bs, relMap, maxMapSize)
+	c.version = readSmall(b, bs, relVersion, maxVersionSize)
+	c.control = readSmall(b, bs, relControl, maxControlSize)
+	c.manifest = readSmall(b, bs, relManifest, maxManifestSize)
 
-	walDir := join(relWAL)
-	if ents, err := os.ReadDir(walDir); err == nil {
+	walDir := bs.display(relWAL)
+	if ents, err := fs.ReadDir(bs.fsys, bs.name(relWAL)); err == nil {
 		for _, e := range ents {
 			n := e.Name()
 			if !walname.IsSegmentName(n) && !walname.IsHistoryName(n) {
 				continue // archive_status/, .partial, temp files
 			}
-			fi, err := os.Stat(filepath.Join(walDir, n))
+			fi, err := fs.Stat(bs.fsys, bs.name(relWAL+"/"+n))
 			if err != nil || !fi.Mode().IsRegular() {
 				continue
 			}
-			c.wal[n] = walFile{size: fi.Size(), display: filepath.Join(walDir, n)}
+			c.wal[n] = walFile{size: fi.Size(), display: bs.display(relWAL + "/" + n)}
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		b.add(finding.Error, CodeUnreadable, walDir, fmt.Sprintf("cannot list pg_wal: %v", err), "")
+		b.add(finding.Error, CodeUnreadable, walDir, fmt.Sprintf("cannot list pg_wal: %v", fixErr(err, walDir)), "")
 	}
 
-	tsDir := join(relTblspc)
-	if ents, err := os.ReadDir(tsDir); err == nil {
+	tsDir := bs.display(relTblspc)
+	if ents, err := fs.ReadDir(bs.fsys, bs.name(relTblspc)); err == nil {
 		for _, e := range ents {
 			oid, err := strconv.ParseUint(e.Name(), 10, 32)
 			if err != nil || oid == 0 {
 				continue
 			}
-			p := filepath.Join(tsDir, e.Name())
+			rel := relTblspc + "/" + e.Name()
+			p := bs.display(rel)
 			entry := TablespaceEntry{OID: uint32(oid)}
 			if e.Type()&fs.ModeSymlink != 0 {
-				target, err := os.Readlink(p)
+				target, err := fs.ReadLink(bs.fsys, bs.name(rel))
 				if err != nil {
-					b.add(finding.Error, CodeUnreadable, p, fmt.Sprintf("cannot read tablespace link: %v", err), "")
+					b.add(finding.Error, CodeUnreadable, p, fmt.Sprintf("cannot read tablespace link: %v", fixErr(err, p)), "")
 					continue
 				}
 				entry.Path = target
-				if _, err := os.Stat(p); err != nil {
+				if _, err := fs.Stat(bs.fsys, bs.name(rel)); err != nil {
 					b.add(finding.Error, CodeTablespaceMissing, p,
-						fmt.Sprintf("tablespace %d links to %s, which is not accessible: %v", oid, target, err),
+						fmt.Sprintf("tablespace %d links to %s, which is not accessible: %v", oid, target, fixErr(err, p)),
 						"a plain backup stores each tablespace outside the data directory (pg_basebackup -T); restore it there too")
 				}
 			}
 			c.plainTablespaces = append(c.plainTablespaces, entry)
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		b.add(finding.Error, CodeUnreadable, tsDir, fmt.Sprintf("cannot list pg_tblspc: %v", err), "")
+		b.add(finding.Error, CodeUnreadable, tsDir, fmt.Sprintf("cannot list pg_tblspc: %v", fixErr(err, tsDir)), "")
 	}
 
 	c.statManifest = func(ctx context.Context, m *Manifest) []finding.Finding {
@@ -358,7 +424,7 @@ func readPlain(ctx context.Context, b *Backup, c *collected) {
 				bad = append(bad, f.Path+" (path leaves the data directory)")
 				continue
 			}
-			fi, err := os.Stat(join(f.Path))
+			fi, err := fs.Stat(bs.fsys, bs.name(f.Path))
 			switch {
 			case err != nil:
 				bad = append(bad, f.Path+" (missing)")

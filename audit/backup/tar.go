@@ -9,9 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path"
-	"path/filepath"
 	"strings"
 
 	"github.com/klauspost/compress/gzip"
@@ -32,7 +30,7 @@ var (
 
 // readTarFormat gathers a tar-format backup: base.tar[.*], pg_wal.tar[.*],
 // <oid>.tar[.*] and backup_manifest.
-func readTarFormat(ctx context.Context, b *Backup, c *collected, entries []fs.DirEntry) {
+func readTarFormat(ctx context.Context, b *Backup, bs *backupSrc, c *collected, entries []fs.DirEntry) {
 	var bases, wals []string
 	for _, e := range entries {
 		n := e.Name()
@@ -43,14 +41,14 @@ func readTarFormat(ctx context.Context, b *Backup, c *collected, entries []fs.Di
 			wals = append(wals, n)
 		default:
 			if oid, ok := tablespaceTarOID(n); ok {
-				c.tablespaceTars[oid] = filepath.Join(b.Path, n)
+				c.tablespaceTars[oid] = bs.display(n)
 			}
 		}
 	}
-	c.manifest = readSmall(b, filepath.Join(b.Path, relManifest), maxManifestSize)
+	c.manifest = readSmall(b, bs, relManifest, maxManifestSize)
 
 	for _, w := range wals {
-		readTar(ctx, b, c, w, tarPurposeWAL)
+		readTar(ctx, b, bs, c, w, tarPurposeWAL)
 	}
 	switch len(bases) {
 	case 0:
@@ -58,7 +56,7 @@ func readTarFormat(ctx context.Context, b *Backup, c *collected, entries []fs.Di
 			"the main data directory archive is missing; this backup cannot be restored")
 		c.baseBroken = true
 	case 1:
-		readTar(ctx, b, c, bases[0], tarPurposeBase(len(wals) > 0))
+		readTar(ctx, b, bs, c, bases[0], tarPurposeBase(len(wals) > 0))
 	default:
 		b.add(finding.Error, CodeUnknownFormat, b.Path,
 			fmt.Sprintf("several base archives: %s", strings.Join(bases, ", ")),
@@ -82,11 +80,11 @@ func tarPurposeBase(separateWAL bool) tarPurpose {
 }
 
 // readTar streams one tar file of the backup.
-func readTar(ctx context.Context, b *Backup, c *collected, name string, purpose tarPurpose) {
-	p := filepath.Join(b.Path, name)
-	f, err := os.Open(p)
+func readTar(ctx context.Context, b *Backup, bs *backupSrc, c *collected, name string, purpose tarPurpose) {
+	p := bs.display(name)
+	f, err := bs.fsys.Open(bs.name(name))
 	if err != nil {
-		b.add(finding.Error, CodeUnreadable, p, fmt.Sprintf("cannot open: %v", err), "")
+		b.add(finding.Error, CodeUnreadable, p, fmt.Sprintf("cannot open: %v", fixErr(err, p)), "")
 		if purpose.base {
 			c.baseBroken = true
 		}
@@ -205,16 +203,41 @@ func cleanTarName(name string) (string, bool) {
 
 // openArchive detects gzip, zstd and lz4 by their magic numbers and returns
 // a decompressing reader. An uncompressed tar is returned as the file
-// itself so that archive/tar can skip entry bodies by seeking.
-func openArchive(ctx context.Context, f *os.File) (io.Reader, walname.Compression, func(), error) {
+// itself when it implements io.Seeker, so that archive/tar can skip entry
+// bodies by seeking; otherwise it is read through (a buffered reader that
+// stops once ctx is done).
+func openArchive(ctx context.Context, f io.Reader) (io.Reader, walname.Compression, func(), error) {
 	nop := func() {}
 	var head [4]byte
-	n, err := f.ReadAt(head[:], 0)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, "", nop, err
+	var m []byte
+	var src *bufio.Reader
+	seeker, seekable := f.(io.Seeker)
+	switch ra, ok := f.(io.ReaderAt); {
+	case ok && seekable:
+		n, err := ra.ReadAt(head[:], 0)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, "", nop, err
+		}
+		m = head[:n]
+		src = bufio.NewReaderSize(ctxReader{ctx, f}, 256<<10)
+	case seekable:
+		n, err := io.ReadFull(f, head[:])
+		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, "", nop, err
+		}
+		if _, err := seeker.Seek(0, io.SeekStart); err != nil {
+			return nil, "", nop, err
+		}
+		m = head[:n]
+		src = bufio.NewReaderSize(ctxReader{ctx, f}, 256<<10)
+	default:
+		src = bufio.NewReaderSize(ctxReader{ctx, f}, 256<<10)
+		p, err := src.Peek(len(head))
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, "", nop, err
+		}
+		m = p
 	}
-	m := head[:n]
-	src := bufio.NewReaderSize(ctxReader{ctx, f}, 256<<10)
 	switch {
 	case bytes.HasPrefix(m, magicGzip):
 		zr, err := gzip.NewReader(src)
@@ -231,7 +254,10 @@ func openArchive(ctx context.Context, f *os.File) (io.Reader, walname.Compressio
 	case bytes.Equal(m, magicLZ4):
 		return lz4.NewReader(src), walname.CompressLZ4, nop, nil
 	}
-	return f, walname.CompressNone, nop, nil
+	if seekable {
+		return f, walname.CompressNone, nop, nil
+	}
+	return src, walname.CompressNone, nop, nil
 }
 
 // ctxReader stops reading once ctx is done.

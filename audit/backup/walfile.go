@@ -8,7 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
@@ -17,7 +16,7 @@ import (
 
 // OpenWAL returns the content of the WAL segment or timeline history file
 // name (e.g. "000000010000000000000009", "00000002.history") carried in
-// the backup's pg_wal, as [ScanDir] lists it in WALSegments and
+// the backup's pg_wal, as [ScanDir] or [ScanFS] lists it in WALSegments and
 // WALHistoryFiles:
 //
 //   - plain format: the file pg_wal/NAME (pg_wal may be a symlink, as with
@@ -57,18 +56,21 @@ func OpenWAL(ctx context.Context, b *Backup, name string) (io.ReadCloser, error)
 }
 
 func openPlainWAL(ctx context.Context, b *Backup, name string) (io.ReadCloser, error) {
-	p := filepath.Join(b.Path, relWAL, name)
-	f, err := os.Open(p)
+	src, dir := locate(b)
+	bs := &backupSrc{source: src, rel: dir}
+	rel := relWAL + "/" + name
+	p := bs.display(rel)
+	f, err := bs.fsys.Open(bs.name(rel))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("open WAL %s in backup %s: %w (no %s)", name, b.ID, ErrWALNotInBackup, p)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open WAL %s in backup %s: %w", name, b.ID, err)
+		return nil, fmt.Errorf("open WAL %s in backup %s: %w", name, b.ID, fixErr(err, p))
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("open WAL %s in backup %s: %w", name, b.ID, err)
+		return nil, fmt.Errorf("open WAL %s in backup %s: %w", name, b.ID, fixErr(err, p))
 	}
 	if !fi.Mode().IsRegular() {
 		f.Close()
@@ -78,9 +80,11 @@ func openPlainWAL(ctx context.Context, b *Backup, name string) (io.ReadCloser, e
 }
 
 func openTarWAL(ctx context.Context, b *Backup, name string) (io.ReadCloser, error) {
-	entries, err := os.ReadDir(b.Path)
+	src, dir := locate(b)
+	bs := &backupSrc{source: src, rel: dir}
+	entries, err := fs.ReadDir(bs.fsys, bs.name("."))
 	if err != nil {
-		return nil, fmt.Errorf("open WAL %s in backup %s: %w", name, b.ID, err)
+		return nil, fmt.Errorf("open WAL %s in backup %s: %w", name, b.ID, fixErr(err, bs.display(".")))
 	}
 	var bases, wals []string
 	for _, e := range entries {
@@ -97,7 +101,7 @@ func openTarWAL(ctx context.Context, b *Backup, name string) (io.ReadCloser, err
 	}
 	sort.Strings(tars)
 	for _, t := range tars {
-		rc, err := openTarEntry(ctx, filepath.Join(b.Path, t), want)
+		rc, err := openTarEntry(ctx, bs, t, want)
 		if err != nil {
 			return nil, fmt.Errorf("open WAL %s in backup %s: %w", name, b.ID, err)
 		}
@@ -112,13 +116,14 @@ func openTarWAL(ctx context.Context, b *Backup, name string) (io.ReadCloser, err
 	return nil, fmt.Errorf("open WAL %s in backup %s: %w (%s)", name, b.ID, ErrWALNotInBackup, where)
 }
 
-// openTarEntry streams the tar p up to the first regular entry whose
-// cleaned name is one of want and returns a reader of its content; nil and
-// no error if there is none.
-func openTarEntry(ctx context.Context, p string, want []string) (io.ReadCloser, error) {
-	f, err := os.Open(p)
+// openTarEntry streams the tar t of the backup up to the first regular
+// entry whose cleaned name is one of want and returns a reader of its
+// content; nil and no error if there is none.
+func openTarEntry(ctx context.Context, bs *backupSrc, t string, want []string) (io.ReadCloser, error) {
+	p := bs.display(t)
+	f, err := bs.fsys.Open(bs.name(t))
 	if err != nil {
-		return nil, err
+		return nil, fixErr(err, p)
 	}
 	r, _, closeArchive, err := openArchive(ctx, f)
 	if err != nil {

@@ -59,6 +59,22 @@
 //	253 origin, 254/255 main data length), then block images and data,
 //	then the main data, none of it aligned.
 //
+// # Summaries instead of files
+//
+// [ScanSegment] summarises one segment file on its own: its records'
+// starts and events, and what a read needs to cross its boundaries
+// without the file (the first page header, the parts and CRC-32C of the
+// records that cross into and out of it, back-links, page timelines,
+// file size). [WalkChain] and [ChainEnd] replay a [Reader] over a series
+// of such summaries, giving the same end of WAL, the same error and the
+// same events; [Chain] checks one boundary. Summaries encode compactly
+// ([SegmentSummary.MarshalBinary], versioned by [SummaryVersion]), so
+// that a cache keyed by file identity can spare re-reading unchanged
+// segments. The CRC of a record split over segments is combined from its
+// parts' CRCs (zlib's crc32_combine, in GF(2)); PostgreSQL's CRC covers
+// the record body before its header, so the header's share is taken out
+// of the front and added at the back.
+//
 // # End of WAL versus corruption
 //
 // PostgreSQL treats every invalid record as the end of WAL during archive

@@ -70,6 +70,10 @@ type Event struct {
 	Kind   EventKind   // what the record is
 	LSN    walname.LSN // record start
 	EndLSN walname.LSN // record end (EndRecPtr)
+	// PrevEnd is the end (EndLSN) of the record before this one: what
+	// pg_last_wal_replay_lsn() returns when recovery stops before this
+	// record. See [Record.PrevEnd].
+	PrevEnd walname.LSN
 	// XID is the transaction a recovery_target_xid is compared with: the
 	// record's xl_xid for COMMIT and ABORT (always the top-level xid), the
 	// prepared transaction's xid for COMMIT_PREPARED, ABORT_PREPARED and
@@ -112,8 +116,29 @@ func EventOf(rec *Record, major int) (Event, bool, error) {
 	return eventOf(rec, lay)
 }
 
+// mayBeEvent reports whether a record with header h can be an event:
+// eventOf looks at its main data.
+func (l *layout) mayBeEvent(h recordHeader) bool {
+	switch h.rmid {
+	case RmXLOG:
+		switch h.info &^ XLRInfoMask {
+		case XLOGCheckpointShutdown, XLOGCheckpointOnline, XLOGSwitch, XLOGBackupEnd, XLOGRestorePoint,
+			XLOGEndOfRecovery, XLOGParameterChange, XLOGOverwriteContrecord:
+			return true
+		case XLOGCheckpointRedo:
+			return l.walLevelInCheckpoint()
+		}
+	case RmXact:
+		switch h.info & XactOpMask {
+		case XactOpCommit, XactOpAbort, XactOpCommitPrepared, XactOpAbortPrepared, XactOpPrepare:
+			return true
+		}
+	}
+	return false
+}
+
 func eventOf(rec *Record, lay *layout) (Event, bool, error) {
-	ev := Event{LSN: rec.StartLSN, EndLSN: rec.EndLSN, WalLevel: -1}
+	ev := Event{LSN: rec.StartLSN, EndLSN: rec.EndLSN, PrevEnd: rec.PrevEnd, WalLevel: -1}
 	switch rec.RmID {
 	case RmXLOG:
 		return xlogEvent(ev, rec, lay)

@@ -93,6 +93,10 @@ func fuzzBody(t *testing.T, data []byte) {
 	if r.Err() == nil {
 		t.Fatal("reader stopped without an error")
 	}
+
+	// Summaries of the two files stand in for them.
+	opts := wal.Options{SegmentSize: fuzzSegSize}
+	sameOutcome(t, "fuzz input", readerOutcome(t, src, start, opts), chainOutcome(summaries(t, src), start, opts))
 }
 
 func checkSummary(t *testing.T, sum *wal.SegmentSummary) {

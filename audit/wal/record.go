@@ -2,6 +2,7 @@ package wal
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 
@@ -99,8 +100,14 @@ type Record struct {
 	// headers included, rounded up to 8 — where the next record starts.
 	// For XLOG_SWITCH it is the start of the next segment.
 	EndLSN walname.LSN
-	TLI    walname.TimelineID // xlp_tli of the page the record begins on
-	Major  int                // PostgreSQL major version of the WAL
+	// PrevEnd is the EndLSN of the record read before this one: where
+	// recovery stands when it stops before this record
+	// (pg_last_wal_replay_lsn). For the first record of a read it is
+	// derived from the position (the record's start, or the start of its
+	// page when it begins right after the page header).
+	PrevEnd walname.LSN
+	TLI     walname.TimelineID // xlp_tli of the page the record begins on
+	Major   int                // PostgreSQL major version of the WAL
 
 	TotLen uint32      // xl_tot_len
 	XID    uint32      // xl_xid
@@ -182,18 +189,41 @@ func DecodeRecord(raw []byte, major int, blockSize uint32, rec *Record) error {
 }
 
 func decodeRecord(raw []byte, lay *layout, blockSize uint32, rec *Record) error {
-	if blockSize == 0 {
-		blockSize = DefaultBlockSize
-	}
 	if len(raw) < RecordHeaderSize {
 		return errorf(ErrRecordLength, "invalid record length: expected at least %d, got %d", RecordHeaderSize, len(raw))
 	}
-	h := parseRecordHeader(raw)
-	if int64(h.totLen) != int64(len(raw)) {
-		return errorf(ErrRecordLength, "xl_tot_len %d does not match the %d bytes of the record", h.totLen, len(raw))
+	mainLen, err := decodeFragments(raw, len(raw), lay, blockSize, rec)
+	if err != nil {
+		return err
+	}
+	if mainLen > 0 {
+		rec.MainData = raw[len(raw)-mainLen:]
+	}
+	return nil
+}
+
+// errNeedBytes: decodeFragments needs more of the record than it was
+// given.
+var errNeedBytes = errors.New("record prefix too short to decode")
+
+// decodeFragments applies DecodeXLogRecord's checks to a record of totLen
+// bytes of which b holds the first ones (all of them when decoding a
+// whole record): the header fields, then the fragment headers and their
+// lengths. It returns the main data length; rec.MainData and rec.Raw are
+// left nil. When the fragment headers run past b it returns errNeedBytes.
+func decodeFragments(b []byte, totLen int, lay *layout, blockSize uint32, rec *Record) (int, error) {
+	if blockSize == 0 {
+		blockSize = DefaultBlockSize
+	}
+	if len(b) < RecordHeaderSize {
+		return 0, errNeedBytes
+	}
+	h := parseRecordHeader(b)
+	if int64(h.totLen) != int64(totLen) {
+		return 0, errorf(ErrRecordLength, "xl_tot_len %d does not match the %d bytes of the record", h.totLen, totLen)
 	}
 	if !lay.validRmgr(h.rmid) {
-		return errorf(ErrRmID, "invalid resource manager ID %d", uint8(h.rmid))
+		return 0, errorf(ErrRmID, "invalid resource manager ID %d", uint8(h.rmid))
 	}
 	// Field by field: this runs for every record, and a composite literal
 	// would clear and copy the whole struct.
@@ -202,11 +232,15 @@ func decodeRecord(raw []byte, lay *layout, blockSize uint32, rec *Record) error 
 	rec.Origin, rec.ToplevelXID = 0, 0
 	rec.Blocks = rec.Blocks[:0]
 	rec.MainData = nil
-	rec.Raw = raw
+	rec.Raw = nil
+	if len(b) == totLen {
+		rec.Raw = b
+	}
 
 	// Fragment headers, then the data area in the same order. pos walks
-	// the headers; every read is bounds-checked against the record end.
-	pos, end := RecordHeaderSize, len(raw)
+	// the headers; every read is bounds-checked against the record end,
+	// then against the bytes at hand.
+	pos, end := RecordHeaderSize, totLen
 	var datatotal, mainLen uint64
 	maxID := -1
 	var lastRel RelFileLocator
@@ -214,108 +248,135 @@ func decodeRecord(raw []byte, lay *layout, blockSize uint32, rec *Record) error 
 	short := func() error {
 		return errorf(ErrRecordFormat, "record with invalid length: fragment headers run past xl_tot_len %d", h.totLen)
 	}
+	// need reports a field of n bytes at pos that the record has but b
+	// does not hold.
+	need := func(n int) bool { return pos+n > len(b) }
 loop:
 	for uint64(end-pos) > datatotal {
-		id := raw[pos]
+		if need(1) {
+			return 0, errNeedBytes
+		}
+		id := b[pos]
 		pos++
 		switch {
 		case id == xlrBlockIDDataShort:
 			if end-pos < 1 {
-				return short()
+				return 0, short()
 			}
-			mainLen = uint64(raw[pos])
+			if need(1) {
+				return 0, errNeedBytes
+			}
+			mainLen = uint64(b[pos])
 			pos++
 			datatotal += mainLen
 			break loop // by convention the main data header is last
 		case id == xlrBlockIDDataLong:
 			if end-pos < 4 {
-				return short()
+				return 0, short()
 			}
-			mainLen = uint64(binary.LittleEndian.Uint32(raw[pos:]))
+			if need(4) {
+				return 0, errNeedBytes
+			}
+			mainLen = uint64(binary.LittleEndian.Uint32(b[pos:]))
 			pos += 4
 			datatotal += mainLen
 			break loop
 		case id == xlrBlockIDOrigin:
 			if end-pos < 2 {
-				return short()
+				return 0, short()
 			}
-			rec.Origin = binary.LittleEndian.Uint16(raw[pos:])
+			if need(2) {
+				return 0, errNeedBytes
+			}
+			rec.Origin = binary.LittleEndian.Uint16(b[pos:])
 			pos += 2
 		case id == xlrBlockIDTopXID && lay.toplevelXID():
 			if end-pos < 4 {
-				return short()
+				return 0, short()
 			}
-			rec.ToplevelXID = binary.LittleEndian.Uint32(raw[pos:])
+			if need(4) {
+				return 0, errNeedBytes
+			}
+			rec.ToplevelXID = binary.LittleEndian.Uint32(b[pos:])
 			pos += 4
 		case id <= xlrMaxBlockID:
 			if int(id) <= maxID {
-				return errorf(ErrRecordFormat, "out-of-order block_id %d", id)
+				return 0, errorf(ErrRecordFormat, "out-of-order block_id %d", id)
 			}
 			maxID = int(id)
 			if end-pos < 3 {
-				return short()
+				return 0, short()
 			}
-			ff := raw[pos]
+			if need(3) {
+				return 0, errNeedBytes
+			}
+			ff := b[pos]
 			blk := BlockRef{ID: id, Fork: ForkNumber(ff & bkpBlockForkMask), Flags: ff &^ bkpBlockForkMask}
-			blk.DataLen = binary.LittleEndian.Uint16(raw[pos+1:])
+			blk.DataLen = binary.LittleEndian.Uint16(b[pos+1:])
 			pos += 3
 			hasData := ff&bkpBlockHasData != 0
 			if hasData && blk.DataLen == 0 {
-				return errorf(ErrRecordFormat, "BKPBLOCK_HAS_DATA set, but no data included (block %d)", id)
+				return 0, errorf(ErrRecordFormat, "BKPBLOCK_HAS_DATA set, but no data included (block %d)", id)
 			}
 			if !hasData && blk.DataLen != 0 {
-				return errorf(ErrRecordFormat, "BKPBLOCK_HAS_DATA not set, but data length is %d (block %d)", blk.DataLen, id)
+				return 0, errorf(ErrRecordFormat, "BKPBLOCK_HAS_DATA not set, but data length is %d (block %d)", blk.DataLen, id)
 			}
 			datatotal += uint64(blk.DataLen)
 			if ff&bkpBlockHasImage != 0 {
-				n, err := decodeImageHeader(&blk, raw[pos:end], lay, blockSize)
+				n, err := decodeImageHeader(&blk, b[pos:min(end, len(b))], end-pos, lay, blockSize)
 				if err != nil {
-					return err
+					return 0, err
 				}
 				pos += n
 				datatotal += uint64(blk.ImageLen)
 			}
 			if ff&bkpBlockSameRel == 0 {
 				if end-pos < 12 {
-					return short()
+					return 0, short()
+				}
+				if need(12) {
+					return 0, errNeedBytes
 				}
 				blk.Rel = RelFileLocator{
-					Spc: binary.LittleEndian.Uint32(raw[pos:]),
-					DB:  binary.LittleEndian.Uint32(raw[pos+4:]),
-					Rel: binary.LittleEndian.Uint32(raw[pos+8:]),
+					Spc: binary.LittleEndian.Uint32(b[pos:]),
+					DB:  binary.LittleEndian.Uint32(b[pos+4:]),
+					Rel: binary.LittleEndian.Uint32(b[pos+8:]),
 				}
 				pos += 12
 			} else {
 				if !haveRel {
-					return errorf(ErrRecordFormat, "BKPBLOCK_SAME_REL set but no previous rel (block %d)", id)
+					return 0, errorf(ErrRecordFormat, "BKPBLOCK_SAME_REL set but no previous rel (block %d)", id)
 				}
 				blk.Rel = lastRel
 			}
 			if end-pos < 4 {
-				return short()
+				return 0, short()
 			}
-			blk.Block = binary.LittleEndian.Uint32(raw[pos:])
+			if need(4) {
+				return 0, errNeedBytes
+			}
+			blk.Block = binary.LittleEndian.Uint32(b[pos:])
 			pos += 4
 			rec.Blocks = append(rec.Blocks, blk)
 			lastRel, haveRel = blk.Rel, true
 		default:
-			return errorf(ErrRecordFormat, "invalid block_id %d", id)
+			return 0, errorf(ErrRecordFormat, "invalid block_id %d", id)
 		}
 	}
 	if remaining := uint64(end - pos); remaining != datatotal {
-		return errorf(ErrRecordFormat, "record with invalid length: fragments need %d bytes, %d remain", datatotal, remaining)
+		return 0, errorf(ErrRecordFormat, "record with invalid length: fragments need %d bytes, %d remain", datatotal, remaining)
 	}
-	if mainLen > 0 {
-		rec.MainData = raw[uint64(end)-mainLen:]
-	}
-	return nil
+	return int(mainLen), nil
 }
 
 // decodeImageHeader decodes XLogRecordBlockImageHeader (and the hole
 // length of a compressed image) at the start of b, returning its size.
-func decodeImageHeader(blk *BlockRef, b []byte, lay *layout, blockSize uint32) (int, error) {
-	if len(b) < 5 {
+func decodeImageHeader(blk *BlockRef, b []byte, room int, lay *layout, blockSize uint32) (int, error) {
+	if room < 5 {
 		return 0, errorf(ErrRecordFormat, "record with invalid length: image header of block %d runs past the record", blk.ID)
+	}
+	if len(b) < 5 {
+		return 0, errNeedBytes
 	}
 	n := 5
 	blk.HasImage = true
@@ -328,8 +389,11 @@ func decodeImageHeader(blk *BlockRef, b []byte, lay *layout, blockSize uint32) (
 	var holeLen uint32
 	if blk.Compressed {
 		if hasHole {
-			if len(b) < 7 {
+			if room < 7 {
 				return 0, errorf(ErrRecordFormat, "record with invalid length: hole length of block %d runs past the record", blk.ID)
+			}
+			if len(b) < 7 {
+				return 0, errNeedBytes
 			}
 			holeLen = uint32(binary.LittleEndian.Uint16(b[5:]))
 			n = 7

@@ -2,8 +2,10 @@ package wal
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
+	"iter"
 	"slices"
 	"sync"
 
@@ -54,6 +56,87 @@ type SegmentSummary struct {
 	// Problems are the findings: the invalid data the scan stopped at,
 	// payloads that do not decode, and a wrong file size.
 	Problems []ContentError
+
+	// The fields below let [Chain] and [ChainEnd] continue a read across
+	// the segment's boundaries without the file (format version
+	// [SummaryVersion]).
+
+	// Header is the file's first bytes, up to the 40 of the long page
+	// header: a reader entering the segment validates them against what
+	// it learned from earlier segments.
+	Header []byte
+	// ZeroPrefix counts the zero bytes the file starts with, up to 64 KiB.
+	ZeroPrefix uint32
+	// BlockSize is the BLCKSZ full-page images were checked against, and
+	// ScanSystemID the system identifier the scan was told to expect (0:
+	// learned).
+	BlockSize    uint32
+	ScanSystemID uint64
+	// Head describes the record continued from the previous segment.
+	Head SegmentHead
+	// Tail describes the record that continues in the next segment, when
+	// it starts in this one.
+	Tail SegmentTail
+	// Pages is how many pages the scan validated, from the first on;
+	// PageTLIs gives their timelines (an entry where it changes).
+	Pages    int
+	PageTLIs []PageTLI
+	// Starts are the starts of the complete records ([RecordStarts]).
+	Starts RecordStarts
+	// Links are the back-links of the records read before the first
+	// complete one (a scan can check them only for plausibility).
+	Links []RecordLink
+	// Abandoned are records inside the segment given up at an
+	// XLP_FIRST_IS_OVERWRITE_CONTRECORD page.
+	Abandoned []walname.LSN
+	// FirstOverwritten is the record named by the first complete record
+	// when that is an XLOG_OVERWRITE_CONTRECORD, else 0.
+	FirstOverwritten walname.LSN
+}
+
+// StartLSN is the segment's first byte.
+func (s *SegmentSummary) StartLSN() walname.LSN {
+	return walname.LSN(uint64(s.SegNo) * uint64(s.SegmentSize))
+}
+
+// LastPageTLI is the timeline of the last page the scan validated, 0 if
+// none.
+func (s *SegmentSummary) LastPageTLI() walname.TimelineID {
+	if len(s.PageTLIs) == 0 {
+		return 0
+	}
+	return s.PageTLIs[len(s.PageTLIs)-1].TLI
+}
+
+// RecordStarts yields the starts of the segment's complete records in
+// order.
+func (s *SegmentSummary) RecordStarts() iter.Seq[walname.LSN] {
+	return s.Starts.All(s.StartLSN())
+}
+
+// IsRecordStart reports whether a complete record of the segment starts
+// at lsn.
+func (s *SegmentSummary) IsRecordStart(lsn walname.LSN) bool {
+	for at := range s.RecordStarts() {
+		if at >= lsn {
+			return at == lsn
+		}
+	}
+	return false
+}
+
+// RecordAtOrAfter returns the first record of the segment starting at or
+// after lsn: a complete one, or the one continuing in the next segment.
+func (s *SegmentSummary) RecordAtOrAfter(lsn walname.LSN) (walname.LSN, bool) {
+	for at := range s.RecordStarts() {
+		if at >= lsn {
+			return at, true
+		}
+	}
+	if s.Tail.Start >= lsn {
+		return s.Tail.Start, s.Tail.Start != 0
+	}
+	return 0, false
 }
 
 // ScanSegment validates one segment file by itself, without its
@@ -66,12 +149,19 @@ type SegmentSummary struct {
 // name is the file's name: when it parses as a segment name, the page
 // addresses must match its segment number and page timelines must not
 // exceed its timeline. Content problems are reported in the summary; the
-// error is for failing reads and for WAL of an unsupported version.
+// error is for failing reads and for WAL of an unsupported version (the
+// summary is returned with it then, for its Header, Size and Stop).
+//
+// Summaries are made to be kept: each depends only on the file and opts,
+// and [WalkChain] replays a [Reader] over a series of them. Scan for that
+// with opts.SegmentSize set and nothing else: a chain applies the system
+// identifier and timeline rules of its own options.
 func ScanSegment(r io.Reader, name string, opts Options) (*SegmentSummary, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
 	bufs := scanBufPool.Get().(*scanBufs)
+	bufs.cap.reset()
 	s := &stream{
 		ctx:    context.Background(),
 		opts:   opts,
@@ -79,6 +169,7 @@ func ScanSegment(r io.Reader, name string, opts Options) (*SegmentSummary, error
 		buf:    bufs.chunk,
 		asm:    bufs.asm,
 		events: bufs.events[:0],
+		cap:    &bufs.cap,
 	}
 	sum, err := s.scan(r, name)
 	if cap(s.asm) <= maxPooledAsm {
@@ -95,6 +186,7 @@ type scanBufs struct {
 	chunk  []byte
 	asm    []byte
 	events []Event
+	cap    capture
 }
 
 // maxPooledAsm bounds the reassembly buffers kept for reuse.
@@ -112,17 +204,15 @@ func (s *stream) scan(r io.Reader, name string) (*SegmentSummary, error) {
 		if !errors.As(err, &ce) {
 			return nil, err
 		}
-		if errors.Is(err, ErrUnsupportedVersion) {
-			return sum, err
-		}
 		sum.Stop = ce
-		if !IsEndOfWAL(ce) {
+		unsupported := errors.Is(err, ErrUnsupportedVersion)
+		if !IsEndOfWAL(ce) && !unsupported {
 			sum.Problems = append(sum.Problems, *ce)
 		}
 		switch {
 		case errors.Is(ce, ErrTruncated):
-		case sum.SegmentSize == 0:
-			// Size unknown: just count the bytes.
+		case sum.SegmentSize == 0 || unsupported:
+			// Size unknown or irrelevant: just count the bytes.
 			for !s.seg.eof {
 				if err := s.seg.fill(); err != nil {
 					return nil, err
@@ -136,6 +226,10 @@ func (s *stream) scan(r io.Reader, name string) (*SegmentSummary, error) {
 			}
 		}
 		sum.Size = s.seg.read
+		s.fillChain(sum)
+		if unsupported {
+			return sum, err
+		}
 		return sum, nil
 	}
 
@@ -146,6 +240,7 @@ func (s *stream) scan(r io.Reader, name string) (*SegmentSummary, error) {
 	if known {
 		sum.SegmentSize = walname.SegmentSize(s.segSize)
 	}
+	s.cap.segStart, s.cap.lastStart = start, start
 	if err := s.loadFirstPage(start); err != nil {
 		return fail(err)
 	}
@@ -194,7 +289,7 @@ func (s *stream) scan(r io.Reader, name string) (*SegmentSummary, error) {
 	if errors.Is(stopErr, errNextSegment) {
 		if s.partial != 0 {
 			sum.ContinuesIntoNext, sum.PartialRecord = true, s.partial
-		} else if sum.Records == 0 && sum.ContinuedFrom {
+		} else if s.cap.head.State == HeadContinues {
 			// The continued record fills the whole segment.
 			sum.ContinuesIntoNext = true
 		}
@@ -206,9 +301,33 @@ func (s *stream) scan(r io.Reader, name string) (*SegmentSummary, error) {
 			sum.Problems = append(sum.Problems, *ce)
 		}
 		sum.Size = s.seg.read
+		s.fillChain(sum)
 		return sum, nil
 	}
 	return fail(stopErr)
+}
+
+// fillChain copies what the scan kept for Chain into the summary.
+func (s *stream) fillChain(sum *SegmentSummary) {
+	c := s.cap
+	sum.BlockSize = s.opts.BlockSize
+	if sum.BlockSize == 0 {
+		sum.BlockSize = DefaultBlockSize
+	}
+	sum.ScanSystemID = s.opts.SystemID
+	sum.Head = c.head
+	if c.head.State != HeadNone {
+		sum.Head.Part = c.headPart.part(false)
+	}
+	if s.partial != 0 {
+		sum.Tail = c.tail
+	}
+	sum.Pages = c.pages
+	sum.PageTLIs = slices.Clone(c.tlis)
+	sum.Starts = slices.Clone(c.starts)
+	sum.Links = slices.Clone(c.links)
+	sum.Abandoned = slices.Clone(c.abandoned)
+	sum.FirstOverwritten = c.overwritten
 }
 
 // scanStart learns the segment size from the first page and works out
@@ -218,12 +337,16 @@ func (s *stream) scanStart(sum *SegmentSummary) (start walname.LSN, known bool, 
 	f := s.seg
 	b, err := f.page(0, LongPageHeaderSize)
 	if errors.Is(err, errShortFile) {
+		sum.Header = slices.Clone(f.buf[:f.bufLen])
+		sum.ZeroPrefix = uint32(zeroPrefix(f.buf[:f.bufLen]))
 		return 0, false, &ContentError{File: f.name, Offset: f.read,
 			Err: errorf(ErrTruncated, "segment file is truncated: %d bytes, too short for a page header", f.read)}
 	} else if err != nil {
 		return 0, false, err
 	}
 	h, _ := DecodePageHeader(b)
+	sum.Header = slices.Clone(b)
+	sum.ZeroPrefix = uint32(zeroPrefix(f.buf[:f.bufLen]))
 	size := s.opts.SegmentSize
 	if h.IsLong() && h.Magic != 0 {
 		hs := walname.SegmentSize(h.SegSize)
@@ -252,4 +375,16 @@ func (s *stream) scanStart(sum *SegmentSummary) (start walname.LSN, known bool, 
 	f.segno = segno
 	sum.SegNo = segno
 	return walname.LSN(uint64(segno) * s.segSize), known, nil
+}
+
+// zeroPrefix counts the zero bytes b starts with.
+func zeroPrefix(b []byte) int {
+	n := 0
+	for n+8 <= len(b) && binary.LittleEndian.Uint64(b[n:]) == 0 {
+		n += 8
+	}
+	for n < len(b) && b[n] == 0 {
+		n++
+	}
+	return n
 }

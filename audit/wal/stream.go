@@ -54,9 +54,14 @@ type stream struct {
 	// continuation should be on has XLP_FIRST_IS_OVERWRITE_CONTRECORD.
 	abandoned walname.LSN
 
+	// lastEnd is the EndLSN of the last record read, 0 before the first:
+	// the PrevEnd of the next one.
+	lastEnd walname.LSN
+
 	rec    Record
-	asm    []byte  // reassembly buffer for records that cross pages
-	events []Event // scan: events found so far
+	asm    []byte   // reassembly buffer for records that cross pages
+	events []Event  // scan: events found so far
+	cap    *capture // scan: what Chain needs, nil for a Reader
 }
 
 // ce attaches the position of a problem to err; file is the segment file
@@ -130,29 +135,66 @@ func nameTLI(name string) walname.TimelineID {
 func (s *stream) loadFirstPage(start walname.LSN) error {
 	f := s.seg
 	b, err := f.page(0, LongPageHeaderSize)
+	if err != nil && !errors.Is(err, errShortFile) {
+		return err
+	}
+	var ioErr error
+	zeroes := func(n int) (avail, zero bool) {
+		pg, err := f.page(0, n)
+		if err != nil {
+			if !errors.Is(err, errShortFile) && ioErr == nil {
+				ioErr = err
+			}
+			return false, false
+		}
+		return true, allZero(pg)
+	}
+	trunc := func() error { return s.seg.truncated(s.segSize) }
+	h, err := s.checkFirstPage(f.name, start, b, zeroes, trunc)
+	if ioErr != nil {
+		return ioErr
+	}
+	if err != nil {
+		return err
+	}
+	pg, err := f.page(0, int(s.pageSize))
 	if err != nil {
 		return s.pageReadErr(err)
 	}
-	h, _ := DecodePageHeader(b)
-	if allZero(b) {
-		n := int64(DefaultBlockSize)
+	s.setPage(start, pg, h)
+	return nil
+}
+
+// checkFirstPage validates the first page of a segment starting at start
+// from its first bytes hdr (up to [LongPageHeaderSize]; fewer when the
+// file is that short); zeroes says whether the file holds n bytes and
+// whether they are all zero, trunc makes the error for a file too short.
+// It learns the version, page size and system identifier on the first
+// call. Readers pass the file, chains what a summary kept of it.
+func (s *stream) checkFirstPage(name string, start walname.LSN, hdr []byte, zeroes func(n int) (avail, zero bool), trunc func() error) (PageHeader, error) {
+	if len(hdr) < LongPageHeaderSize {
+		return PageHeader{}, trunc()
+	}
+	h, _ := DecodePageHeader(hdr)
+	if allZero(hdr) {
+		n := DefaultBlockSize
 		if s.pageSize != 0 {
-			n = int64(s.pageSize)
+			n = int(s.pageSize)
 		}
-		if pg, err := f.page(0, int(n)); err == nil && allZero(pg) {
-			return s.ce(f.name, start, errorf(ErrZeroTail, "zeroed page at the start of the segment"))
+		if avail, zero := zeroes(n); avail && zero {
+			return h, s.ce(name, start, errorf(ErrZeroTail, "zeroed page at the start of the segment"))
 		}
 	}
 	if s.lay == nil {
 		lay, err := layoutForMagic(h.Magic)
 		if err != nil {
-			return s.ce(f.name, start, err)
+			return h, s.ce(name, start, err)
 		}
 		s.lay = lay
 	}
 	if s.pageSize == 0 && h.IsLong() && h.Magic == s.lay.magic {
 		if !validPageSize(h.BlockSize) || uint64(h.BlockSize) > s.segSize {
-			return s.ce(f.name, start, errorf(ErrPageSize, "invalid WAL page size %d in page header", h.BlockSize))
+			return h, s.ce(name, start, errorf(ErrPageSize, "invalid WAL page size %d in page header", h.BlockSize))
 		}
 		s.pageSize = uint64(h.BlockSize)
 	}
@@ -165,13 +207,13 @@ func (s *stream) loadFirstPage(start walname.LSN) error {
 		if err == nil {
 			err = errorf(ErrPageFlags, "invalid page info bits %04X: first page of a segment without long header", h.Info)
 		}
-		return s.ce(f.name, start, err)
+		return h, s.ce(name, start, err)
 	}
-	pg, err := f.page(0, int(s.pageSize))
-	if err != nil {
-		return s.pageReadErr(err)
+	avail, zero := zeroes(int(s.pageSize))
+	if !avail {
+		return h, trunc()
 	}
-	return s.acceptPage(start, pg)
+	return h, s.checkPage(name, start, h, zero)
 }
 
 func (s *stream) expect(ptr walname.LSN) PageExpect {
@@ -199,23 +241,41 @@ func (s *stream) pageReadErr(err error) error {
 func (s *stream) acceptPage(ptr walname.LSN, pg []byte) error {
 	s.page = nil
 	h, _ := DecodePageHeader(pg)
-	if allZero(pg[:ShortPageHeaderSize]) && allZero(pg) {
-		return s.ce(s.seg.name, ptr, errorf(ErrZeroTail, "zeroed page"))
+	if err := s.checkPage(s.seg.name, ptr, h, allZero(pg[:ShortPageHeaderSize]) && allZero(pg)); err != nil {
+		return err
+	}
+	s.setPage(ptr, pg, h)
+	return nil
+}
+
+// checkPage validates the header h of the page at ptr in file name;
+// zeroPage says that the whole page is zero. On success the page counts as
+// read for the timeline order.
+func (s *stream) checkPage(name string, ptr walname.LSN, h PageHeader, zeroPage bool) error {
+	if zeroPage {
+		return s.ce(name, ptr, errorf(ErrZeroTail, "zeroed page"))
 	}
 	if err := h.Check(s.expect(ptr)); err != nil {
-		return s.ce(s.seg.name, ptr, err)
+		return s.ce(name, ptr, err)
 	}
 	if s.segTLI != 0 && h.TLI > s.segTLI {
-		return s.ce(s.seg.name, ptr, errorf(ErrTimeline, "page timeline %d is newer than the file's timeline %d", h.TLI, s.segTLI))
+		return s.ce(name, ptr, errorf(ErrTimeline, "page timeline %d is newer than the file's timeline %d", h.TLI, s.segTLI))
 	}
 	if s.opts.AllowedTLI != nil && !s.opts.AllowedTLI(h.TLI, ptr) {
-		return s.ce(s.seg.name, ptr, errorf(ErrTimeline, "page timeline %d is not allowed at %s", h.TLI, ptr))
+		return s.ce(name, ptr, errorf(ErrTimeline, "page timeline %d is not allowed at %s", h.TLI, ptr))
 	}
 	if ptr > s.lastPagePtr {
 		s.lastPagePtr, s.lastTLI = ptr, h.TLI
 	}
-	s.page, s.pagePtr, s.hdr = pg, ptr, h
 	return nil
+}
+
+// setPage makes the validated page current.
+func (s *stream) setPage(ptr walname.LSN, pg []byte, h PageHeader) {
+	s.page, s.pagePtr, s.hdr = pg, ptr, h
+	if s.cap != nil {
+		s.cap.onPage(s, ptr, h.TLI)
+	}
 }
 
 // loadPage makes the page at ptr current, opening its segment if needed.
@@ -241,25 +301,44 @@ func (s *stream) loadPage(ptr walname.LSN) error {
 
 // skipContinuation returns the first record start at or after the page at
 // pagePtr, which is current and begins with the tail of a record whose
-// start is unknown (XLogFindNextRecord). The tail may span pages.
+// start is unknown (XLogFindNextRecord). The tail may span pages. The
+// pages after the first are checked as the record's own reading would
+// check them, so that skipping and reading agree: a page with
+// XLP_FIRST_IS_OVERWRITE_CONTRECORD abandons the tail (the first record
+// starts on it), a continuation page without it must say how much is left.
 func (s *stream) skipContinuation(pagePtr walname.LSN) (walname.LSN, error) {
+	c := s.cap
 	rem := uint64(s.hdr.RemLen)
+	if c != nil {
+		c.head.State, c.head.RemLen = HeadBroken, s.hdr.RemLen
+		c.headPart.start(min(rem, s.dataToSegmentEnd(pagePtr+walname.LSN(s.hdr.Size()))))
+	}
 	if rem == 0 {
 		return 0, s.ce(s.seg.name, pagePtr, errorf(ErrContRecord, "contrecord flag set with xlp_rem_len 0 at %s", pagePtr))
 	}
 	for {
 		hs := uint64(s.hdr.Size())
 		room := s.pageSize - hs
+		n := min(rem, room)
+		if c != nil {
+			c.headPart.add(s.page[hs : hs+n])
+		}
 		if maxAlign(rem) < room {
+			if c != nil {
+				c.head.State, c.head.End = HeadEnds, pagePtr+walname.LSN(hs+rem)
+			}
 			return pagePtr + walname.LSN(hs+maxAlign(rem)), nil
 		}
-		var left uint64
-		if rem > room {
-			left = rem - room
+		left := rem - n
+		if left == 0 && c != nil {
+			c.head.State, c.head.End = HeadEnds, pagePtr+walname.LSN(hs+rem)
 		}
 		pagePtr += walname.LSN(s.pageSize)
 		if err := s.loadPage(pagePtr); err != nil {
 			if left > 0 {
+				if c != nil && errors.Is(err, errNextSegment) {
+					c.head.State = HeadContinues
+				}
 				// Zeroes where the continued record's rest should be: it
 				// was never completed.
 				return 0, s.continuationErr(err, 0, pagePtr)
@@ -272,8 +351,15 @@ func (s *stream) skipContinuation(pagePtr walname.LSN) (walname.LSN, error) {
 			return pagePtr + walname.LSN(s.hdr.Size()), nil
 		case left == 0:
 			return 0, s.ce(s.seg.name, pagePtr, errorf(ErrContRecord, "contrecord flag at %s, but no record continues there", pagePtr))
-		case !cont && s.hdr.Info&XLPFirstIsOverwriteContRecord != 0:
-			// The continued record was abandoned; a new one starts here.
+		case s.hdr.Info&XLPFirstIsOverwriteContRecord != 0:
+			// The continued record was abandoned; a new one starts here,
+			// which a continuation cannot.
+			if cont {
+				return 0, s.ce(s.seg.name, pagePtr, errorf(ErrContRecord, "contrecord is requested by %s", pagePtr))
+			}
+			if c != nil {
+				c.head.State, c.head.Abandoned = HeadAbandoned, pagePtr
+			}
 			return pagePtr + walname.LSN(s.hdr.Size()), nil
 		case !cont:
 			return 0, s.ce(s.seg.name, pagePtr, errorf(ErrTornRecord, "there is no contrecord flag at %s, %d bytes of a record are missing", pagePtr, left))
@@ -323,6 +409,9 @@ func (s *stream) readRecord() error {
 		err := s.readRecordAt(&recPtr, overwritten)
 		if err == errRestart {
 			overwritten = s.abandoned
+			if s.cap != nil {
+				s.cap.abandoned = append(s.cap.abandoned, overwritten)
+			}
 			continue
 		}
 		return err
@@ -377,6 +466,7 @@ func (s *stream) readRecordAt(recPtrp *walname.LSN, overwritten walname.LSN) err
 	gotHeader := false
 	if avail >= RecordHeaderSize {
 		h = parseRecordHeader(pg[pageOff:])
+		s.noteLink(h, recPtr)
 		if err := s.checkHeader(h, recPtr); err != nil {
 			return s.ce(file, recPtr, err)
 		}
@@ -398,11 +488,27 @@ func (s *stream) readRecordAt(recPtrp *walname.LSN, overwritten walname.LSN) err
 		// header bytes.
 		keep := s.src != nil || uint64(totLen) <= s.segSize-uint64(recPtr)%s.segSize
 		asm := append(s.asm[:0], pg[pageOff:]...)
+		// A scan keeps what Chain needs of a record that may go on in
+		// the next segment: from asm when it holds all bytes, else here.
+		var part *spanBuilder
+		if s.cap != nil && !keep {
+			part = s.cap.startTail(s.dataToSegmentEnd(recPtr))
+			part.add(pg[pageOff:])
+		}
 		got := avail
 		for got < uint64(totLen) {
 			pagePtr += walname.LSN(pageSize)
 			if err := s.loadPage(pagePtr); err != nil {
 				s.asm = asm
+				if s.cap != nil && errors.Is(err, errNextSegment) {
+					if part == nil {
+						part = s.cap.startTail(uint64(len(asm)))
+						part.add(asm)
+					}
+					// A record that can be no event needs only its front.
+					front := len(asm) >= RecordHeaderSize && !s.lay.mayBeEvent(parseRecordHeader(asm))
+					s.cap.tail = SegmentTail{Start: recPtr, TotLen: totLen, Part: part.part(front)}
+				}
 				return s.continuationErr(err, recPtr, pagePtr)
 			}
 			if s.hdr.Info&XLPFirstIsOverwriteContRecord != 0 {
@@ -428,6 +534,9 @@ func (s *stream) readRecordAt(recPtrp *walname.LSN, overwritten walname.LSN) err
 			}
 			hs := uint64(s.hdr.Size())
 			n := min(rem, pageSize-hs)
+			if part != nil {
+				part.add(s.page[hs : hs+n])
+			}
 			if keep {
 				asm = append(asm, s.page[hs:hs+n]...)
 			} else if len(asm) < RecordHeaderSize {
@@ -437,6 +546,7 @@ func (s *stream) readRecordAt(recPtrp *walname.LSN, overwritten walname.LSN) err
 			end = pagePtr + walname.LSN(hs+n)
 			if !gotHeader && got >= RecordHeaderSize {
 				h = parseRecordHeader(asm)
+				s.noteLink(h, recPtr)
 				if err := s.checkHeader(h, recPtr); err != nil {
 					s.asm = asm
 					return s.ce(file, recPtr, err)
@@ -463,13 +573,55 @@ func (s *stream) readRecordAt(recPtrp *walname.LSN, overwritten walname.LSN) err
 		next = walname.LSN((uint64(next) + s.segSize - 1) / s.segSize * s.segSize)
 	}
 	s.rec.StartLSN, s.rec.EndLSN, s.rec.TLI = recPtr, next, tli
+	s.rec.PrevEnd = s.lastEnd
+	if s.rec.PrevEnd == 0 {
+		s.rec.PrevEnd = derivedPrevEnd(recPtr, s.pageSize, s.segSize)
+	}
 	if overwritten != 0 {
 		if err := checkOverwrite(&s.rec, overwritten); err != nil {
 			return s.ce(file, recPtr, err)
 		}
 	}
-	s.next, s.prev, s.havePrev = next, recPtr, true
+	if s.cap != nil {
+		s.cap.onRecord(&s.rec)
+	}
+	s.next, s.prev, s.havePrev, s.lastEnd = next, recPtr, true, next
 	return nil
+}
+
+// dataToSegmentEnd counts the record bytes from at to the end of its
+// segment, page headers excluded.
+func (s *stream) dataToSegmentEnd(at walname.LSN) uint64 {
+	pageEnd := (uint64(at)/s.pageSize + 1) * s.pageSize
+	segEnd := (uint64(at)/s.segSize + 1) * s.segSize
+	return pageEnd - uint64(at) + (segEnd-pageEnd)/s.pageSize*(s.pageSize-ShortPageHeaderSize)
+}
+
+// noteLink lets a scan remember the back-link of a record read before the
+// first complete one, which it can only check for plausibility; Chain
+// compares it with the record read before the segment.
+func (s *stream) noteLink(h recordHeader, recPtr walname.LSN) {
+	if s.cap == nil || s.havePrev || h.totLen < RecordHeaderSize || h.totLen > MaxRecordSize || !s.lay.validRmgr(h.rmid) {
+		return
+	}
+	s.cap.links = append(s.cap.links, RecordLink{LSN: recPtr, Prev: h.prev})
+}
+
+// derivedPrevEnd is the EndLSN of the record before the one at rec when
+// nothing else is known: records follow each other at 8-byte alignment,
+// except that one ending at a page boundary is followed by one after the
+// next page header.
+func derivedPrevEnd(rec walname.LSN, pageSize, segSize uint64) walname.LSN {
+	off := uint64(rec) % pageSize
+	page := uint64(rec) - off
+	hs := uint64(ShortPageHeaderSize)
+	if page%segSize == 0 {
+		hs = LongPageHeaderSize
+	}
+	if off == hs {
+		return walname.LSN(page)
+	}
+	return rec
 }
 
 // continuationErr classifies a failure to load the page a record continues

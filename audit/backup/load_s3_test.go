@@ -1,0 +1,140 @@
+package backup_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io/fs"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
+
+	"github.com/walaudit/walaudit/audit"
+	"github.com/walaudit/walaudit/audit/backup"
+	"github.com/walaudit/walaudit/audit/store"
+	"github.com/walaudit/walaudit/plan/pgserver"
+)
+
+// TestLoadBackupsS3 gives audit.Load an s3:// --backups location holding
+// a copy of a lab's pg_basebackup outputs and checks that the backups
+// merge with the archive's history files as those of the local directory
+// do.
+func TestLoadBackupsS3(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	bin, err := pgserver.FindBin(ctx, "", 0)
+	if err != nil {
+		if ci := os.Getenv("CI"); ci != "" && ci != "false" && ci != "0" {
+			t.Fatalf("PostgreSQL binaries are required: %v", err)
+		}
+		t.Skipf("PostgreSQL binaries are required: %v", err)
+	}
+	u, err := pgserver.LookupOSUser("")
+	if err != nil {
+		t.Skipf("no OS user for PostgreSQL: %v", err)
+	}
+	lab, err := pgserver.NewLab(ctx, "", bin, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lab.Close()
+	p, err := lab.InitPrimary(ctx, "p1", 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lab.BaseBackup(ctx, p, "b1", "-Ft", "-X", "stream"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Exec(ctx, `CREATE TABLE t AS SELECT 1`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lab.BaseBackup(ctx, p, "b2", "-Ft", "-X", "fetch", "-z"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lab.SwitchAndWait(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+
+	// The fake S3 server, with the SDK isolated from the machine.
+	for k, v := range map[string]string{
+		"AWS_ACCESS_KEY_ID": "AKIAWALAUDITTEST0001", "AWS_SECRET_ACCESS_KEY": "walaudit-test-secret-do-not-print",
+		"AWS_SESSION_TOKEN": "", "AWS_PROFILE": "", "AWS_DEFAULT_PROFILE": "", "AWS_REGION": "", "AWS_DEFAULT_REGION": "",
+		"AWS_ENDPOINT_URL": "", "AWS_ENDPOINT_URL_S3": "", "AWS_CONFIG_FILE": "/nonexistent/walaudit-test/config",
+		"AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/walaudit-test/credentials", "AWS_EC2_METADATA_DISABLED": "true",
+		"AWS_WEB_IDENTITY_TOKEN_FILE": "", "AWS_CONTAINER_CREDENTIALS_FULL_URI": "", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "",
+		store.EnvS3Endpoint: "", store.EnvS3Region: "", store.EnvS3PathStyle: "",
+	} {
+		t.Setenv(k, v)
+	}
+	be := s3mem.New()
+	srv := httptest.NewServer(gofakes3.New(be).Server())
+	defer srv.Close()
+	if err := be.CreateBucket("bk"); err != nil {
+		t.Fatal(err)
+	}
+	err = filepath.WalkDir(lab.Backups, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		rel, _ := filepath.Rel(lab.Backups, p)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		_, err = be.PutObject("bk", "pg/"+filepath.ToSlash(rel), map[string]string{}, bytes.NewReader(b), int64(len(b)), nil)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	st, err := store.Open(ctx, lab.Archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, err := audit.Load(ctx, st, audit.LoadOptions{BackupsDir: lab.Backups})
+	if err != nil {
+		t.Fatal(err)
+	}
+	remote, err := audit.Load(ctx, st, audit.LoadOptions{BackupsDir: fmt.Sprintf("s3://bk/pg/?endpoint=%s&path-style=true&region=us-east-1", srv.URL)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(remote.Backups) != len(local.Backups) || len(local.Backups) != 2 {
+		t.Fatalf("S3: %d backups, local %d", len(remote.Backups), len(local.Backups))
+	}
+	for i, lb := range local.Backups {
+		rb := remote.Backups[i]
+		if rb.ID != lb.ID || rb.Source != lb.Source || rb.StartLSN != lb.StartLSN || rb.StopLSN != lb.StopLSN ||
+			rb.ManifestVerified != lb.ManifestVerified || !rb.ManifestVerified || rb.Path != "s3://bk/pg/"+lb.ID ||
+			fmt.Sprint(rb.WALSegments) != fmt.Sprint(lb.WALSegments) || rb.Usable() != lb.Usable() {
+			t.Errorf("backup %d: S3 %s %s %s..%s verified %v path %s WAL %v; local %s %s %s..%s verified %v WAL %v",
+				i, rb.ID, rb.Source, rb.StartLSN, rb.StopLSN, rb.ManifestVerified, rb.Path, rb.WALSegments,
+				lb.ID, lb.Source, lb.StartLSN, lb.StopLSN, lb.ManifestVerified, lb.WALSegments)
+		}
+		for _, name := range lb.WALSegments {
+			rc, err := backup.OpenWAL(ctx, rb, name)
+			if err != nil {
+				t.Errorf("%s %s: %v", rb.ID, name, err)
+				continue
+			}
+			rc.Close()
+		}
+	}
+	if len(remote.Findings) != len(local.Findings) {
+		t.Errorf("findings: S3 %v, local %v", remote.Findings, local.Findings)
+	}
+
+	// A location that does not exist is an error, naming it.
+	if _, err := audit.Load(ctx, st, audit.LoadOptions{BackupsDir: fmt.Sprintf("s3://bk/nope?endpoint=%s&path-style=true&region=us-east-1", srv.URL)}); err == nil {
+		t.Error("missing s3 backups location accepted")
+	}
+}

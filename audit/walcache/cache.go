@@ -1,0 +1,243 @@
+// Package walcache keeps WAL segment summaries ([wal.SegmentSummary])
+// between runs, keyed by the identity of the file they were made from, so
+// that checking an unchanged archive again decodes nothing and checking a
+// growing one decodes only the new segments.
+//
+// The cache is one SQLite database in WAL journal mode, read and written
+// by several processes at once (a metrics server and cron checks, say):
+// readers never block, a writer waits for another (busy timeout) rather
+// than failing. It is a cache: a row that is damaged, of another summary
+// format or of a file that changed since is a miss, never an error, and
+// the caller scans the file again and puts the new summary.
+package walcache
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/walaudit/walaudit/audit/wal"
+
+	_ "modernc.org/sqlite" // the "sqlite" database/sql driver, pure Go
+)
+
+// FileName is the database file in the cache directory (SQLite adds
+// -wal and -shm files next to it).
+const FileName = "summaries.sqlite"
+
+// schemaVersion is the layout of the table; a database with another one
+// is emptied and rebuilt (it is a cache).
+const schemaVersion = 1
+
+// busyTimeout is how long a writer waits for another process's write.
+const busyTimeout = 10 * time.Second
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Key identifies the file a summary was made from. A file whose size,
+// modification time or entity tag differs from the key's is another file:
+// its summary is not used.
+type Key struct {
+	// Location is the store the file is in, as the audit names it, e.g.
+	// "file:///srv/wal" or "s3://bucket/prefix".
+	Location string
+	// Object is the file's key in the store (its path in a directory).
+	Object string
+	// Size is the stored (possibly compressed) size in bytes.
+	Size int64
+	// ModTime is the store's modification time.
+	ModTime time.Time
+	// ETag is an entity tag or content checksum when the store has one
+	// (S3 ETag, pgBackRest's SHA-1 in the name), else empty.
+	ETag string
+}
+
+// Cache is a summary cache. Its methods are safe for concurrent use, and
+// several processes may use the same directory at once. The zero value
+// and the nil pointer behave as [Disabled].
+type Cache struct {
+	db   *sql.DB
+	path string
+	get  *sql.Stmt
+	put  *sql.Stmt
+}
+
+// Disabled returns a cache that keeps nothing: Get always misses, Put
+// does nothing.
+func Disabled() *Cache { return &Cache{} }
+
+// DefaultDir is where Open("") keeps the cache: the user's cache
+// directory (os.UserCacheDir), subdirectory walaudit.
+func DefaultDir() (string, error) {
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("walcache: no cache directory: %w", err)
+	}
+	return filepath.Join(d, "walaudit"), nil
+}
+
+// Open opens (creating it if needed) the cache in dir, or in
+// [DefaultDir] when dir is empty.
+func Open(dir string) (*Cache, error) {
+	if dir == "" {
+		d, err := DefaultDir()
+		if err != nil {
+			return nil, err
+		}
+		dir = d
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("walcache: %w", err)
+	}
+	path, err := filepath.Abs(filepath.Join(dir, FileName))
+	if err != nil {
+		return nil, fmt.Errorf("walcache: %w", err)
+	}
+	q := url.Values{}
+	q.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", "NORMAL") // a crash may lose the last puts, never corrupt
+	q.Set("_txlock", "immediate")   // writers queue at BEGIN instead of deadlocking on upgrade
+	dsn := (&url.URL{Scheme: "file", Path: filepath.ToSlash(path), RawQuery: q.Encode()}).String()
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("walcache: open %s: %w", path, err)
+	}
+	c := &Cache{db: db, path: path}
+	if err := c.init(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("walcache: open %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// init creates the table, or rebuilds it when its layout is another.
+func (c *Cache) init() error {
+	ctx := context.Background()
+	tx, err := c.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var v int
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return err
+	}
+	if v != schemaVersion {
+		if _, err := tx.ExecContext(ctx, "DROP TABLE IF EXISTS summaries"); err != nil {
+			return err
+		}
+	}
+	// One row per file: a replaced file's row is overwritten.
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS summaries (
+		location  TEXT    NOT NULL,
+		object    TEXT    NOT NULL,
+		size      INTEGER NOT NULL,
+		mtime_ns  INTEGER NOT NULL,
+		etag      TEXT    NOT NULL,
+		version   INTEGER NOT NULL,
+		summary   BLOB    NOT NULL,
+		crc       INTEGER NOT NULL,
+		stored_at INTEGER NOT NULL,
+		PRIMARY KEY (location, object)
+	) WITHOUT ROWID`); err != nil {
+		return err
+	}
+	if v != schemaVersion {
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	if c.get, err = c.db.Prepare(`SELECT size, mtime_ns, etag, version, summary, crc
+		FROM summaries WHERE location = ? AND object = ?`); err != nil {
+		return err
+	}
+	c.put, err = c.db.Prepare(`INSERT INTO summaries
+		(location, object, size, mtime_ns, etag, version, summary, crc, stored_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (location, object) DO UPDATE SET
+		size = excluded.size, mtime_ns = excluded.mtime_ns, etag = excluded.etag,
+		version = excluded.version, summary = excluded.summary, crc = excluded.crc,
+		stored_at = excluded.stored_at`)
+	return err
+}
+
+// Path is the database file, "" for a disabled cache.
+func (c *Cache) Path() string {
+	if c == nil {
+		return ""
+	}
+	return c.path
+}
+
+// Get returns the summary kept for the file k names, and whether there
+// is one. A summary of a file with another size, modification time or
+// entity tag, of another [wal.SummaryVersion], or a damaged row, is a
+// miss. The error is for a database that cannot be read (an audit can
+// treat it as a miss too).
+func (c *Cache) Get(ctx context.Context, k Key) (*wal.SegmentSummary, bool, error) {
+	if c == nil || c.db == nil {
+		return nil, false, nil
+	}
+	// Scanned as driver values, so that a row of unexpected types is a
+	// miss rather than a conversion error.
+	var size, mtime, etag, version, blob, crc any
+	err := c.get.QueryRowContext(ctx, k.Location, k.Object).Scan(&size, &mtime, &etag, &version, &blob, &crc)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, fmt.Errorf("walcache: get %s %s: %w", k.Location, k.Object, err)
+	}
+	b, ok := blob.([]byte)
+	if !ok || size != k.Size || mtime != k.ModTime.UnixNano() || etag != k.ETag ||
+		version != int64(wal.SummaryVersion) || crc != int64(crc32.Checksum(b, castagnoli)) {
+		return nil, false, nil
+	}
+	var s wal.SegmentSummary
+	if err := s.UnmarshalBinary(b); err != nil {
+		return nil, false, nil
+	}
+	return &s, true, nil
+}
+
+// Put keeps sum as the summary of the file k names, replacing what was
+// kept for that object. When several processes put the same object, the
+// last one wins; readers see either whole row.
+func (c *Cache) Put(ctx context.Context, k Key, sum *wal.SegmentSummary) error {
+	if c == nil || c.db == nil {
+		return nil
+	}
+	if sum == nil {
+		return errors.New("walcache: put of a nil summary")
+	}
+	b, err := sum.MarshalBinary()
+	if err != nil {
+		return fmt.Errorf("walcache: encode summary of %s: %w", k.Object, err)
+	}
+	_, err = c.put.ExecContext(ctx, k.Location, k.Object, k.Size, k.ModTime.UnixNano(), k.ETag,
+		int64(wal.SummaryVersion), b, int64(crc32.Checksum(b, castagnoli)), time.Now().Unix())
+	if err != nil {
+		return fmt.Errorf("walcache: put %s %s: %w", k.Location, k.Object, err)
+	}
+	return nil
+}
+
+// Close releases the database. A disabled cache's Close does nothing.
+func (c *Cache) Close() error {
+	if c == nil || c.db == nil {
+		return nil
+	}
+	c.get.Close()
+	c.put.Close()
+	return c.db.Close()
+}
