@@ -11,6 +11,7 @@ import (
 	"github.com/walaudit/walaudit/audit/backup"
 	"github.com/walaudit/walaudit/audit/finding"
 	"github.com/walaudit/walaudit/audit/store"
+	"github.com/walaudit/walaudit/audit/walcache"
 	"github.com/walaudit/walaudit/walname"
 )
 
@@ -25,6 +26,11 @@ type Request struct {
 	Timeline  TimelineSetting
 	// SegmentSize overrides what the archive says (0: detect).
 	SegmentSize walname.SegmentSize
+	// Cache holds per-segment WAL summaries between runs (nil: decode every
+	// time); Reverify re-reads every segment and refreshes the cache (bit
+	// rot changes neither size nor time).
+	Cache    *walcache.Cache
+	Reverify bool
 	// NamesOnly judges from file names and backup metadata without
 	// decoding WAL: fast on huge archives; time, xid and name targets are
 	// then undecided and LSN stops approximate.
@@ -87,7 +93,7 @@ func Evaluate(ctx context.Context, arch *audit.Archive, req Request) (*Result, e
 	// because it replays the least WAL.
 	sort.SliceStable(backups, func(i, j int) bool { return backups[i].StartLSN > backups[j].StartLSN })
 
-	ev := &evaluator{arch: arch, req: req}
+	ev := &evaluator{arch: arch, req: req, cache: req.Cache}
 	for _, b := range backups {
 		ans, err := ev.answer(ctx, b)
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/walaudit/walaudit/audit/backup"
 	"github.com/walaudit/walaudit/audit/finding"
 	"github.com/walaudit/walaudit/audit/wal"
+	"github.com/walaudit/walaudit/audit/walcache"
 	"github.com/walaudit/walaudit/timeline"
 	"github.com/walaudit/walaudit/walname"
 )
@@ -22,6 +23,7 @@ const maxMissingListed = 1000
 type evaluator struct {
 	arch     *audit.Archive
 	req      Request
+	cache    *walcache.Cache
 	findings []finding.Finding
 	// collect, when set, sees every event replayed after the backup's
 	// consistency point, with the timeline the path assigns to it.
@@ -419,17 +421,17 @@ func (s *segSource) OpenSegment(ctx context.Context, seg walname.SegNo) (io.Read
 // tracking consistency and applying the target's stop rules exactly as
 // recoveryStopsBefore/recoveryStopsAfter do (FORMATS §5.3, §5.4).
 func (ev *evaluator) walk(ctx context.Context, b *backup.Backup, h *timeline.History, fp *timeline.Plan) (*walkResult, error) {
+	return ev.walkWith(ctx, b, h, fp, ev.cache != nil)
+}
+
+func (ev *evaluator) walkWith(ctx context.Context, b *backup.Backup, h *timeline.History, fp *timeline.Plan, useCache bool) (*walkResult, error) {
 	sz := ev.arch.Inv.SegmentSize
 	src := &segSource{inv: ev.arch.Inv, b: b, sz: sz, steps: map[walname.SegNo]timeline.Step{}}
 	for _, st := range fp.Steps {
 		src.steps[st.Seg] = st
 	}
-	rd, err := wal.NewReader(ctx, src, b.StartLSN, wal.Options{SegmentSize: sz, SystemID: b.SystemID,
-		AllowedTLI: func(tli walname.TimelineID, _ walname.LSN) bool { return h.Contains(tli) }})
-	if err != nil {
-		return nil, fmt.Errorf("read WAL of backup %s: %w", b.ID, err)
-	}
-	defer rd.Close()
+	ropts := wal.Options{SegmentSize: sz, SystemID: b.SystemID,
+		AllowedTLI: func(tli walname.TimelineID, _ walname.LSN) bool { return h.Contains(tli) }}
 
 	w := &walkResult{}
 	tg, incl := ev.req.Target, ev.req.Inclusive
@@ -445,13 +447,12 @@ func (ev *evaluator) walk(ctx context.Context, b *backup.Backup, h *timeline.His
 	if st, ok := timestampOf(b.StartTime); ok {
 		w.fromTime = st
 	}
-	prevEnd := b.StartLSN
 	decided := false
 	isConsistent := func(at walname.LSN) bool { return backupEndDone && at >= minRP }
 
-	decide := func(stopLSN walname.LSN, before bool, rec *wal.Record, e *wal.Event, what string) {
+	decide := func(stopLSN walname.LSN, before bool, start walname.LSN, e *wal.Event, what string) {
 		decided = true
-		s := &Stop{LSN: stopLSN, RecordLSN: rec.StartLSN}
+		s := &Stop{LSN: stopLSN, RecordLSN: start}
 		if e != nil {
 			s.Time = NewTimestamp(e.Time)
 			s.XID = e.XID
@@ -461,7 +462,7 @@ func (ev *evaluator) walk(ctx context.Context, b *backup.Backup, h *timeline.His
 		} else {
 			s.Reason = "stops after " + what
 		}
-		s.LogLine = pgStopLine(tg, before, rec, e)
+		s.LogLine = pgStopLine(tg, before, start, e)
 		w.stop = s
 		if !isConsistent(stopLSN) {
 			l, _ := b.ConsistencyLSN()
@@ -469,65 +470,74 @@ func (ev *evaluator) walk(ctx context.Context, b *backup.Backup, h *timeline.His
 		}
 	}
 
-	for rd.Next() {
-		rec := rd.Record()
+	// handle applies one replayed record (rec is nil on the summary path,
+	// which sees only event records: then the target is never an LSN and
+	// no segment is a wrong-branch copy). It returns true to stop reading.
+	done := false
+	handle := func(start, end, prevEnd walname.LSN, rec *wal.Record, e wal.Event, isEvent bool) bool {
 		// A parent's copy of a switch segment is right only before the
 		// switch point; past it, the server would replay another branch.
-		if st, ok := src.steps[rec.StartLSN.Segment(sz)]; ok && st.Status == timeline.StepWrongBranch && rec.StartLSN >= st.ValidEnd {
+		if st, ok := src.steps[start.Segment(sz)]; ok && st.Status == timeline.StepWrongBranch && start >= st.ValidEnd {
 			w.wrongBranchFile = walname.SegmentName(st.Want, st.Seg, sz)
 			w.wrongBranchAt = st.ValidEnd
 			w.wrongBranchWarn = fmt.Sprintf("segment %s is missing: recovery would read %s instead and replay timeline %d's records past the switch point %s, on the wrong branch",
 				w.wrongBranchFile, walname.SegmentName(st.Read, st.Seg, sz), st.Read, st.ValidEnd)
-			w.end = rec.StartLSN
-			break
+			w.end = start
+			return true
 		}
-		if !ckptSeen && rec.StartLSN >= b.CheckpointLSN {
-			if rec.StartLSN != b.CheckpointLSN || !(rec.RmID == 0 && (rec.Info&0xF0 == 0x00 || rec.Info&0xF0 == 0x10)) {
+		if !ckptSeen && start >= b.CheckpointLSN {
+			isCkpt := isEvent && (e.Kind == wal.EventCheckpointOnline || e.Kind == wal.EventCheckpointShutdown)
+			if rec != nil {
+				isCkpt = rec.RmID == 0 && (rec.Info&0xF0 == 0x00 || rec.Info&0xF0 == 0x10)
+			}
+			if start != b.CheckpointLSN || !isCkpt {
 				w.err = fmt.Errorf("no checkpoint record starts at the backup's CHECKPOINT LOCATION %s", b.CheckpointLSN)
 				w.damage, w.checkpointMissing = true, true
-				w.end = rec.StartLSN
+				w.end = start
 				ev.addFinding(finding.Finding{Severity: finding.Error, Code: "CHECKPOINT_NOT_FOUND", LSN: b.CheckpointLSN,
 					Message: fmt.Sprintf("backup %s: %v", b.ID, w.err), Hint: "the backup's label does not match this archive's WAL"})
-				return w, nil
+				done = true
+				return true
 			}
 			ckptSeen = true
 		}
-		e, isEvent, perr := wal.EventOf(rec, rd.Major())
-		if perr != nil {
-			isEvent = false
-		}
 		xactEnd := isEvent && e.Kind.IsXactEnd()
+		describe := func() string {
+			if rec != nil {
+				return wal.Describe(rec)
+			}
+			return e.Kind.String()
+		}
 
 		if !decided {
 			switch tg.Kind {
 			case TargetLSN:
-				if !incl && rec.StartLSN >= tg.LSN {
-					decide(prevEnd, true, rec, evp(isEvent, &e), fmt.Sprintf("the first record at or after %s (%s at %s)", tg.LSN, wal.Describe(rec), rec.StartLSN))
+				if !incl && start >= tg.LSN {
+					decide(prevEnd, true, start, evp(isEvent, &e), fmt.Sprintf("the first record at or after %s (%s at %s)", tg.LSN, describe(), start))
 				}
 			case TargetXID:
 				if !incl && xactEnd && e.XID == tg.XID {
-					decide(prevEnd, true, rec, &e, xactWhat(&e))
+					decide(prevEnd, true, start, &e, xactWhat(&e))
 				}
 			case TargetTime:
 				if xactEnd && (e.Time.After(tg.Time) || (!incl && e.Time.Equal(tg.Time))) {
-					decide(prevEnd, true, rec, &e, xactWhat(&e))
+					decide(prevEnd, true, start, &e, xactWhat(&e))
 				}
 			}
 		}
 		// Replay the record.
 		if isEvent && e.Kind == wal.EventBackupEnd && e.BackupStart == b.StartLSN && !b.FromStandby {
 			backupEndDone = true
-			if b.StopLSN != 0 && rec.EndLSN != b.StopLSN {
-				ev.addFinding(finding.Finding{Severity: finding.Warning, Code: "BACKUP_STOP_MISMATCH", LSN: rec.EndLSN,
-					Message: fmt.Sprintf("backup %s: the end-of-backup record ends at %s but the backup's metadata says %s", b.ID, rec.EndLSN, b.StopLSN)})
+			if b.StopLSN != 0 && end != b.StopLSN {
+				ev.addFinding(finding.Finding{Severity: finding.Warning, Code: "BACKUP_STOP_MISMATCH", LSN: end,
+					Message: fmt.Sprintf("backup %s: the end-of-backup record ends at %s but the backup's metadata says %s", b.ID, end, b.StopLSN)})
 			}
 		}
-		prevEnd = rec.EndLSN
-		if !w.consistent && isConsistent(rec.EndLSN) {
-			w.consistent, w.consistencyLSN = true, rec.EndLSN
+		if !w.consistent && isConsistent(end) {
+			w.consistent, w.consistencyLSN = true, end
 		}
 		if ev.collect != nil && isEvent && w.consistent {
-			ev.collect(b, &e, h.TLIAt(rec.StartLSN))
+			ev.collect(b, &e, h.TLIAt(start))
 		}
 		if xactEnd {
 			if !w.consistent {
@@ -542,28 +552,63 @@ func (ev *evaluator) walk(ctx context.Context, b *backup.Backup, h *timeline.His
 			switch tg.Kind {
 			case TargetName:
 				if isEvent && e.Kind == wal.EventRestorePoint && e.Name == tg.Name {
-					decide(rec.EndLSN, false, rec, &e, fmt.Sprintf("restore point %q at %s", e.Name, rec.StartLSN))
+					decide(end, false, start, &e, fmt.Sprintf("restore point %q at %s", e.Name, start))
 				}
 			case TargetLSN:
-				if incl && rec.StartLSN >= tg.LSN {
-					decide(rec.EndLSN, false, rec, evp(isEvent, &e), fmt.Sprintf("the first record at or after %s (%s at %s)", tg.LSN, wal.Describe(rec), rec.StartLSN))
+				if incl && start >= tg.LSN {
+					decide(end, false, start, evp(isEvent, &e), fmt.Sprintf("the first record at or after %s (%s at %s)", tg.LSN, describe(), start))
 				}
 			case TargetXID:
 				if incl && xactEnd && e.XID == tg.XID {
-					decide(rec.EndLSN, false, rec, &e, xactWhat(&e))
+					decide(end, false, start, &e, xactWhat(&e))
 				}
 			case TargetImmediate:
 				if w.consistent {
-					decide(rec.EndLSN, false, rec, nil, fmt.Sprintf("reaching consistency at %s", rec.EndLSN))
+					decide(end, false, start, nil, fmt.Sprintf("reaching consistency at %s", end))
 				}
 			}
 		}
+		return false
+	}
+
+	var endLSN walname.LSN
+	var endErr error
+	if sums, ok := ev.summaries(ctx, b, fp, minRP, useCache); ok {
+		endLSN, endErr = wal.WalkChain(sums, b.StartLSN, ropts, func(e *wal.Event) bool {
+			return !handle(e.LSN, e.EndLSN, e.PrevEnd, nil, *e, true)
+		})
+		if errors.Is(endErr, wal.ErrSummaryIncomplete) {
+			// The summaries cannot answer like the reader: read the WAL.
+			return ev.walkWith(ctx, b, h, fp, false)
+		}
+	} else {
+		rd, err := wal.NewReader(ctx, src, b.StartLSN, ropts)
+		if err != nil {
+			return nil, fmt.Errorf("read WAL of backup %s: %w", b.ID, err)
+		}
+		defer rd.Close()
+		prevEnd := b.StartLSN
+		for rd.Next() {
+			rec := rd.Record()
+			e, isEvent, perr := wal.EventOf(rec, rd.Major())
+			if perr != nil {
+				isEvent = false
+			}
+			if handle(rec.StartLSN, rec.EndLSN, prevEnd, rec, e, isEvent) {
+				break
+			}
+			prevEnd = rec.EndLSN
+		}
+		endLSN, endErr = rd.EndOfWAL(), rd.Err()
+	}
+	if done {
+		return w, nil
 	}
 	if w.end == 0 {
-		w.end = rd.EndOfWAL()
+		w.end = endLSN
 	}
 	if w.err == nil {
-		w.err = rd.Err()
+		w.err = endErr
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -639,14 +684,14 @@ func plural(n int, word string) string {
 
 // pgStopLine is what PostgreSQL logs when it stops (xlogrecovery.c,
 // recoveryStopsBefore/After), without the trailing ", time …".
-func pgStopLine(tg Target, before bool, rec *wal.Record, e *wal.Event) string {
+func pgStopLine(tg Target, before bool, start walname.LSN, e *wal.Event) string {
 	dir := "after"
 	if before {
 		dir = "before"
 	}
 	switch tg.Kind {
 	case TargetLSN:
-		return fmt.Sprintf("recovery stopping %s WAL location (LSN) \"%s\"", dir, rec.StartLSN)
+		return fmt.Sprintf("recovery stopping %s WAL location (LSN) \"%s\"", dir, start)
 	case TargetImmediate:
 		return "recovery stopping after reaching consistency"
 	case TargetName:
@@ -716,4 +761,47 @@ func (ev *evaluator) namesOnlyWalk(b *backup.Backup, h *timeline.History, fp *ti
 		}
 	}
 	return w
+}
+
+// summaries returns the cached (or freshly scanned and cached) summary of
+// every segment recovery reads from the backup's start, when the summary
+// path can answer exactly like the reader: not for LSN targets (they need
+// every record, not only events), standby backups (consistency at a
+// minimum recovery point between events), wrong-branch copies, or WAL
+// carried in a backup's pg_wal.
+func (ev *evaluator) summaries(ctx context.Context, b *backup.Backup, fp *timeline.Plan, minRP walname.LSN, use bool) ([]*wal.SegmentSummary, bool) {
+	if !use || ev.cache == nil || ev.req.Target.Kind == TargetLSN || b.FromStandby || minRP != 0 {
+		return nil, false
+	}
+	inv := ev.arch.Inv
+	sz := inv.SegmentSize
+	var sums []*wal.SegmentSummary
+	for _, st := range fp.Steps {
+		if st.Status == timeline.StepWrongBranch {
+			return nil, false
+		}
+		if st.Read == 0 {
+			break
+		}
+		o := inv.Segment(st.Read, st.Seg)
+		if o == nil {
+			return nil, false
+		}
+		key := walcache.Key{Location: inv.Store.String(), Object: o.Key, Size: o.Size, ModTime: o.ModTime, ETag: o.Name.Checksum}
+		sum, ok, err := ev.cache.Get(ctx, key)
+		if err != nil || !ok || ev.req.Reverify {
+			rc, err := inv.Open(ctx, o)
+			if err != nil {
+				return nil, false
+			}
+			sum, err = wal.ScanSegment(rc, walname.SegmentName(st.Read, st.Seg, sz), wal.Options{SegmentSize: sz})
+			rc.Close()
+			if err != nil || sum == nil {
+				return nil, false
+			}
+			_ = ev.cache.Put(ctx, key, sum) // a cache that cannot store only costs speed
+		}
+		sums = append(sums, sum)
+	}
+	return sums, true
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/walaudit/walaudit/audit"
 	"github.com/walaudit/walaudit/audit/store"
+	"github.com/walaudit/walaudit/audit/walcache"
 	"github.com/walaudit/walaudit/plan"
 	"github.com/walaudit/walaudit/plan/pgserver"
 	"github.com/walaudit/walaudit/walname"
@@ -473,6 +474,18 @@ func runOracle(t *testing.T, f *fixture, c oracleCase) {
 		t.Fatalf("want one backup answer, got %d", len(res.Backups))
 	}
 	ans := res.Backups[0]
+	// The summary-cache path must answer exactly like the reader, cold
+	// (scanning and storing) and warm (from the cache alone).
+	for _, pass := range []string{"cold", "warm"} {
+		cres, err := plan.Check(ctx, plan.Request{Archive: archive, Backups: f.lab.Backups, BackupID: c.backup,
+			Target: tg, Inclusive: c.inclusive, Timeline: tl, Cache: testCache(t)})
+		if err != nil {
+			t.Fatalf("walaudit check with cache (%s): %v", pass, err)
+		}
+		if got, want := answerKey(cres.Backups[0]), answerKey(ans); got != want {
+			t.Fatalf("summary path (%s) answers\n%s\nreader answers\n%s", pass, got, want)
+		}
+	}
 
 	settings := map[string]string{"recovery_target_action": "'pause'", "recovery_target_inclusive": fmt.Sprint(c.inclusive)}
 	if c.timeline != "" {
@@ -898,4 +911,36 @@ func TestNamesOnlyNeverContradictsDecoding(t *testing.T) {
 			}
 		}
 	}
+}
+
+var (
+	cacheOnce sync.Once
+	cacheVal  *walcache.Cache
+)
+
+// testCache is one summary cache for the package's tests.
+func testCache(t *testing.T) *walcache.Cache {
+	cacheOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "walaudit-cache")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cacheVal, err = walcache.Open(dir); err != nil {
+			t.Fatal(err)
+		}
+	})
+	return cacheVal
+}
+
+// answerKey is what must not differ between the reader and summary paths.
+func answerKey(a plan.BackupAnswer) string {
+	stop := "none"
+	if a.Stop != nil {
+		stop = fmt.Sprintf("%s %q %q", a.Stop.LSN, a.Stop.LogLine, a.Stop.Reason)
+	}
+	win := "none"
+	if a.Window != nil {
+		win = fmt.Sprintf("%s-%s %v %v", a.Window.FromLSN, a.Window.ToLSN, a.Window.FromTime, a.Window.ToTime)
+	}
+	return fmt.Sprintf("verdict %s\nreason %s\nstop %s\nend %s\nmissing %v\nwindow %s", a.Verdict, a.Reason, stop, a.EndOfWAL, a.Missing, win)
 }

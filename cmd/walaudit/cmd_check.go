@@ -10,6 +10,7 @@ import (
 
 	"github.com/walaudit/walaudit/audit/finding"
 	"github.com/walaudit/walaudit/audit/store"
+	"github.com/walaudit/walaudit/audit/walcache"
 	"github.com/walaudit/walaudit/plan"
 	"github.com/walaudit/walaudit/walname"
 )
@@ -43,6 +44,9 @@ func targetFlags() []cli.Flag {
 		&cli.StringFlag{Name: "target-timeline", Value: "latest", Usage: "recovery_target_timeline: latest, current or a number"},
 		&cli.BoolFlag{Name: "inclusive", Value: true, Usage: "recovery_target_inclusive (--inclusive=false to stop before the target)"},
 		&cli.BoolFlag{Name: "names-only", Usage: "judge from file names and backup metadata without decoding WAL (fast; time/xid/name targets undecided)"},
+		&cli.StringFlag{Name: "cache-dir", Usage: "WAL summary cache `DIR` (default: the user cache directory, walaudit/)"},
+		&cli.BoolFlag{Name: "no-cache", Usage: "decode WAL without reading or writing the summary cache"},
+		&cli.BoolFlag{Name: "reverify", Usage: "re-read every segment and refresh the cache (bit rot changes neither size nor time)"},
 	}
 }
 
@@ -58,6 +62,15 @@ func requestFromFlags(c *cli.Context) (plan.Request, error) {
 		BackupID:  c.String("backup"),
 		Inclusive: c.Bool("inclusive"),
 		NamesOnly: c.Bool("names-only"),
+		Reverify:  c.Bool("reverify"),
+	}
+	if !c.Bool("no-cache") {
+		// A cache that cannot be opened only costs speed: say so and go on.
+		if cache, err := walcache.Open(c.String("cache-dir")); err != nil {
+			fmt.Fprintf(c.App.ErrWriter, "walaudit: WAL summary cache unavailable (%v); decoding without it\n", err)
+		} else {
+			req.Cache = cache
+		}
 	}
 	var err error
 	if req.Target, err = plan.ParseTarget(c.String("target")); err != nil {

@@ -349,3 +349,29 @@ func TestDemoFailure(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckSummaryCache: a time target answered from the summary cache is
+// the answer decoding gives; the cache file is created and reused.
+func TestCheckSummaryCache(t *testing.T) {
+	lab := getCheckFixture(t)
+	cacheDir := t.TempDir()
+	args := []string{"--archive", lab.Archive, "--backups", lab.Backups, "--target", "name:rp1"}
+	fresh, code := checkAsJSON(t, append([]string{"--no-cache"}, args...)...)
+	if code != 0 {
+		t.Fatalf("no-cache: exit %d: %s", code, fresh.Reason)
+	}
+	for _, pass := range []string{"cold", "warm", "reverify"} {
+		a := append([]string{"--cache-dir", cacheDir}, args...)
+		if pass == "reverify" {
+			a = append(a, "--reverify")
+		}
+		got, code := checkAsJSON(t, a...)
+		if code != 0 || got.Verdict != fresh.Verdict || got.Stop == nil || got.Stop.LSN != fresh.Stop.LSN || got.Reason != fresh.Reason {
+			t.Fatalf("%s cache: exit %d %+v, without cache %+v", pass, code, got.Stop, fresh.Stop)
+		}
+		ents, err := os.ReadDir(cacheDir)
+		if err != nil || len(ents) == 0 {
+			t.Fatalf("%s: no cache file in %s (%v)", pass, cacheDir, err)
+		}
+	}
+}
