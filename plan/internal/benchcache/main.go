@@ -70,7 +70,7 @@ func run(n int) error {
 	if _, err := lab.SwitchAndWait(ctx, p); err != nil {
 		return err
 	}
-	target, err := p.QueryString(ctx, `SELECT to_char(now() - interval '1 second' AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')`)
+	target, err := p.QueryString(ctx, `SELECT to_char((now() - interval '1 second') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')`)
 	if err != nil {
 		return err
 	}
