@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/walaudit/walaudit/audit/wal"
@@ -66,6 +67,20 @@ type Cache struct {
 	path string
 	get  *sql.Stmt
 	put  *sql.Stmt
+
+	// mem holds every row of the locations read so far, loaded with one
+	// query per location: an audit asks for thousands of segments of the
+	// same archive, and one round trip per segment would dominate a warm
+	// check.
+	mu     sync.Mutex
+	mem    map[memKey]memRow
+	loaded map[string]bool
+}
+
+type memKey struct{ location, object string }
+
+type memRow struct {
+	size, mtime, etag, version, blob, crc any
 }
 
 // Disabled returns a cache that keeps nothing: Get always misses, Put
@@ -191,12 +206,16 @@ func (c *Cache) Get(ctx context.Context, k Key) (*wal.SegmentSummary, bool, erro
 	// Scanned as driver values, so that a row of unexpected types is a
 	// miss rather than a conversion error.
 	var size, mtime, etag, version, blob, crc any
-	err := c.get.QueryRowContext(ctx, k.Location, k.Object).Scan(&size, &mtime, &etag, &version, &blob, &crc)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return nil, false, nil
-	case err != nil:
-		return nil, false, fmt.Errorf("walcache: get %s %s: %w", k.Location, k.Object, err)
+	if row, ok, err := c.memGet(ctx, k); err == nil && ok {
+		size, mtime, etag, version, blob, crc = row.size, row.mtime, row.etag, row.version, row.blob, row.crc
+	} else {
+		err := c.get.QueryRowContext(ctx, k.Location, k.Object).Scan(&size, &mtime, &etag, &version, &blob, &crc)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return nil, false, nil
+		case err != nil:
+			return nil, false, fmt.Errorf("walcache: get %s %s: %w", k.Location, k.Object, err)
+		}
 	}
 	b, ok := blob.([]byte)
 	if !ok || size != k.Size || mtime != k.ModTime.UnixNano() || etag != k.ETag ||
@@ -208,6 +227,40 @@ func (c *Cache) Get(ctx context.Context, k Key) (*wal.SegmentSummary, bool, erro
 		return nil, false, nil
 	}
 	return &s, true, nil
+}
+
+// memGet answers from the rows of k's location, loading them all with
+// one query the first time. A row missing from memory is looked up in the
+// database (another process may have put it since).
+func (c *Cache) memGet(ctx context.Context, k Key) (memRow, bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.loaded[k.Location] {
+		rows, err := c.db.QueryContext(ctx, `SELECT object, size, mtime_ns, etag, version, summary, crc
+			FROM summaries WHERE location = ?`, k.Location)
+		if err != nil {
+			return memRow{}, false, err
+		}
+		if c.mem == nil {
+			c.mem, c.loaded = map[memKey]memRow{}, map[string]bool{}
+		}
+		for rows.Next() {
+			var obj string
+			var r memRow
+			if err := rows.Scan(&obj, &r.size, &r.mtime, &r.etag, &r.version, &r.blob, &r.crc); err != nil {
+				continue // a damaged row is a miss
+			}
+			c.mem[memKey{k.Location, obj}] = r
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return memRow{}, false, err
+		}
+		c.loaded[k.Location] = true
+	}
+	r, ok := c.mem[memKey{k.Location, k.Object}]
+	return r, ok, nil
 }
 
 // Put keeps sum as the summary of the file k names, replacing what was
@@ -224,11 +277,18 @@ func (c *Cache) Put(ctx context.Context, k Key, sum *wal.SegmentSummary) error {
 	if err != nil {
 		return fmt.Errorf("walcache: encode summary of %s: %w", k.Object, err)
 	}
+	crc := int64(crc32.Checksum(b, castagnoli))
 	_, err = c.put.ExecContext(ctx, k.Location, k.Object, k.Size, k.ModTime.UnixNano(), k.ETag,
-		int64(wal.SummaryVersion), b, int64(crc32.Checksum(b, castagnoli)), time.Now().Unix())
+		int64(wal.SummaryVersion), b, crc, time.Now().Unix())
 	if err != nil {
 		return fmt.Errorf("walcache: put %s %s: %w", k.Location, k.Object, err)
 	}
+	c.mu.Lock()
+	if c.loaded[k.Location] {
+		c.mem[memKey{k.Location, k.Object}] = memRow{size: k.Size, mtime: k.ModTime.UnixNano(), etag: k.ETag,
+			version: int64(wal.SummaryVersion), blob: b, crc: crc}
+	}
+	c.mu.Unlock()
 	return nil
 }
 
