@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/walaudit/walaudit/audit"
@@ -775,7 +777,8 @@ func (ev *evaluator) summaries(ctx context.Context, b *backup.Backup, fp *timeli
 	}
 	inv := ev.arch.Inv
 	sz := inv.SegmentSize
-	var sums []*wal.SegmentSummary
+	var objs []*audit.Object
+	var names []string
 	for _, st := range fp.Steps {
 		if st.Status == timeline.StepWrongBranch {
 			return nil, false
@@ -787,21 +790,50 @@ func (ev *evaluator) summaries(ctx context.Context, b *backup.Backup, fp *timeli
 		if o == nil {
 			return nil, false
 		}
-		key := walcache.Key{Location: inv.Store.String(), Object: o.Key, Size: o.Size, ModTime: o.ModTime, ETag: o.Name.Checksum}
-		sum, ok, err := ev.cache.Get(ctx, key)
-		if err != nil || !ok || ev.req.Reverify {
-			rc, err := inv.Open(ctx, o)
-			if err != nil {
-				return nil, false
+		objs = append(objs, o)
+		names = append(names, walname.SegmentName(st.Read, st.Seg, sz))
+	}
+	// Cold segments are scanned in parallel, on every core; each summary
+	// depends only on its own file.
+	sums := make([]*wal.SegmentSummary, len(objs))
+	failed := make([]bool, len(objs))
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				o := objs[i]
+				key := walcache.Key{Location: inv.Store.String(), Object: o.Key, Size: o.Size, ModTime: o.ModTime, ETag: o.Name.Checksum}
+				sum, ok, err := ev.cache.Get(ctx, key)
+				if err != nil || !ok || ev.req.Reverify {
+					rc, err := inv.Open(ctx, o)
+					if err != nil {
+						failed[i] = true
+						continue
+					}
+					sum, err = wal.ScanSegment(rc, names[i], wal.Options{SegmentSize: sz})
+					rc.Close()
+					if err != nil || sum == nil {
+						failed[i] = true
+						continue
+					}
+					_ = ev.cache.Put(ctx, key, sum) // a cache that cannot store only costs speed
+				}
+				sums[i] = sum
 			}
-			sum, err = wal.ScanSegment(rc, walname.SegmentName(st.Read, st.Seg, sz), wal.Options{SegmentSize: sz})
-			rc.Close()
-			if err != nil || sum == nil {
-				return nil, false
-			}
-			_ = ev.cache.Put(ctx, key, sum) // a cache that cannot store only costs speed
+		}()
+	}
+	for i := range objs {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	for _, f := range failed {
+		if f {
+			return nil, false
 		}
-		sums = append(sums, sum)
 	}
 	return sums, true
 }
