@@ -20,14 +20,15 @@ import (
 
 func main() {
 	n := flag.Int("segments", 1000, "segments of WAL to archive (1 MiB each)")
+	keep := flag.String("keep", "", "copy the archive's segments into `DIR` (for bench_waldump.sh)")
 	flag.Parse()
-	if err := run(*n); err != nil {
+	if err := run(*n, *keep); err != nil {
 		fmt.Fprintln(os.Stderr, "benchcache:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n int) error {
+func run(n int, keep string) error {
 	ctx := context.Background()
 	bin, err := pgserver.FindBin(ctx, "", 0)
 	if err != nil {
@@ -117,5 +118,26 @@ func run(n int) error {
 		return err
 	}
 	fmt.Printf("\nwarm / cold = %.1f%%, warm / no cache = %.1f%%\n", 100*warm.Seconds()/cold.Seconds(), 100*warm.Seconds()/none.Seconds())
+	if keep != "" {
+		if err := os.MkdirAll(keep, 0o755); err != nil {
+			return err
+		}
+		ents, err := os.ReadDir(lab.Archive)
+		if err != nil {
+			return err
+		}
+		for _, e := range ents {
+			if len(e.Name()) != 24 {
+				continue
+			}
+			b, err := os.ReadFile(lab.Archive + "/" + e.Name())
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(keep+"/"+e.Name(), b, 0o644); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
