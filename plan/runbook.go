@@ -7,6 +7,7 @@ import (
 
 	"github.com/walaudit/walaudit/audit"
 	"github.com/walaudit/walaudit/audit/backup"
+	"github.com/walaudit/walaudit/plan/pgserver"
 	"github.com/walaudit/walaudit/walname"
 )
 
@@ -58,17 +59,18 @@ type FindingSummary struct {
 // own fetcher, which refuses to mistake a store failure for the end of the
 // archive.
 func RestoreCommand(walaudit, archive string) string {
-	return fmt.Sprintf("%s wal-fetch --archive %s %%f %%p", walaudit, shellQuote(archive))
+	return fmt.Sprintf("%s wal-fetch --archive %s %%f %%p", walaudit, ShellQuote(archive))
 }
 
-func shellQuote(s string) string {
+// ShellQuote quotes s for a POSIX shell unless it is plainly safe.
+func ShellQuote(s string) string {
 	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:=@%+,") == "" {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-func confQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+func confQuote(s string) string { return pgserver.Quote(s) }
 
 // TargetSettings returns the recovery_target_* settings for a target,
 // normalised: exactly one target setting (none for latest), a decimal
@@ -167,10 +169,10 @@ func restoreSteps(b *backup.Backup, dataDir string) []string {
 	}
 	steps := []string{fmt.Sprintf("install -d -m 700 %s", dataDir)}
 	if b.Format == backup.FormatPlain {
-		return append(steps, fmt.Sprintf("cp -a %s/. %s/", shellQuote(b.Path), dataDir))
+		return append(steps, fmt.Sprintf("cp -a %s/. %s/", ShellQuote(b.Path), dataDir))
 	}
 	extract := func(file, dir string) string {
-		p := shellQuote(filepath.Join(b.Path, file))
+		p := ShellQuote(filepath.Join(b.Path, file))
 		switch {
 		case strings.HasSuffix(file, ".gz"):
 			return fmt.Sprintf("tar -xzf %s -C %s", p, dir)
@@ -191,7 +193,7 @@ func restoreSteps(b *backup.Backup, dataDir string) []string {
 	}
 	for _, ts := range b.TablespaceMap {
 		steps = append(steps, fmt.Sprintf("install -d -m 700 %s && %s   # tablespace %d (location from tablespace_map)",
-			shellQuote(ts.Path), extract(fmt.Sprintf("%d.tar%s", ts.OID, suffix), shellQuote(ts.Path)), ts.OID))
+			ShellQuote(ts.Path), extract(fmt.Sprintf("%d.tar%s", ts.OID, suffix), ShellQuote(ts.Path)), ts.OID))
 	}
 	return steps
 }

@@ -438,30 +438,7 @@ func ConfQuote(s string) (string, error) {
 	if strings.ContainsRune(s, 0) {
 		return "", errors.New("value contains a NUL byte")
 	}
-	var b strings.Builder
-	b.WriteByte('\'')
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '\'':
-			b.WriteString("''")
-		case '\\':
-			b.WriteString(`\\`)
-		case '\n':
-			b.WriteString(`\n`)
-		case '\r':
-			b.WriteString(`\r`)
-		case '\t':
-			b.WriteString(`\t`)
-		case '\b':
-			b.WriteString(`\b`)
-		case '\f':
-			b.WriteString(`\f`)
-		default:
-			b.WriteByte(c)
-		}
-	}
-	b.WriteByte('\'')
-	return b.String(), nil
+	return pgserver.Quote(s), nil
 }
 
 // readConf reads a restored configuration file leniently: name/value

@@ -285,10 +285,10 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 		_ = user.Chown(p)
 	}
 	archiveLoc := res.Archive
-	fetchArgs := []string{shellQuote(fetcher), "wal-fetch", "--archive", shellQuote(archiveLoc), "--segment-size", fmt.Sprintf("%d", arch.Inv.SegmentSize),
-		"--spool", shellQuote(spool), "--plan", shellQuote(planFile)}
+	fetchArgs := []string{plan.ShellQuote(fetcher), "wal-fetch", "--archive", plan.ShellQuote(archiveLoc), "--segment-size", fmt.Sprintf("%d", arch.Inv.SegmentSize),
+		"--spool", plan.ShellQuote(spool), "--plan", plan.ShellQuote(planFile)}
 	for _, f := range opts.StoreFlags {
-		fetchArgs = append(fetchArgs, shellQuote(f))
+		fetchArgs = append(fetchArgs, plan.ShellQuote(f))
 	}
 	restoreCommand := strings.Join(fetchArgs, " ") + " %f %p"
 
@@ -520,13 +520,6 @@ func copyExecutable(src, dst string) error {
 		return err
 	}
 	return out.Close()
-}
-
-func shellQuote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:=@+,") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // watchProgress reports the WAL files fetched and the replay position

@@ -85,9 +85,15 @@ func InitDB(ctx context.Context, bin *Bin, user *OSUser, dataDir, socketDir stri
 	return s, nil
 }
 
-func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+// confEscaper escapes what PostgreSQL's configuration parser reads inside
+// a quoted value: a quote is doubled, and backslash sequences are decoded,
+// so a backslash (in a path or a restore_command) must be doubled too.
+var confEscaper = strings.NewReplacer("'", "''", `\`, `\\`, "\n", `\n`, "\r", `\r`, "\t", `\t`, "\b", `\b`, "\f", `\f`)
 
-// Quote renders s as a configuration-file string literal.
+func quote(s string) string { return "'" + confEscaper.Replace(s) + "'" }
+
+// Quote renders s as a configuration-file string literal. A NUL byte
+// cannot be represented; callers taking untrusted values refuse it first.
 func Quote(s string) string { return quote(s) }
 
 // SetConf appends settings to postgresql.auto.conf, which PostgreSQL reads
