@@ -208,11 +208,20 @@ func (ev *evaluator) answer(ctx context.Context, b *backup.Backup) (*BackupAnswe
 		if w.stopErr != "" {
 			return unreachable("%s", w.stopErr)
 		}
-		if msg := ev.timeBeforeBackup(b); msg != "" {
+		proof, msg, err := ev.timeBeforeBackup(ctx, b, h)
+		if err != nil {
+			return nil, err
+		}
+		if msg != "" {
 			return unreachable("%s", msg)
 		}
 		ans.Verdict = Reachable
 		ans.Reason = fmt.Sprintf("recovery %s", w.stop.Reason)
+		if proof != nil {
+			ans.PreBackup = proof
+			ans.Reason += fmt.Sprintf("; the target lies before this backup's start, but the archive's WAL from %s to the backup's start %s proves that no transaction committed in between (last transaction end before the target: %s at %s), so the restored data is the state at the target",
+				proof.FromLSN, proof.ToLSN, proof.LastBefore.Kind, proof.LastBefore.LSN)
+		}
 		if w.wrongBranchWarn != "" {
 			ev.addFinding(finding.Finding{Severity: finding.Warning, Code: "WRONG_BRANCH", File: w.wrongBranchFile, LSN: w.wrongBranchAt,
 				Message: w.wrongBranchWarn, Hint: "restore the child timeline's copy of this segment; any later target on this timeline is unreachable"})
@@ -310,21 +319,6 @@ func lastSegmentOnPath(inv *audit.Inventory, h *timeline.History, start walname.
 		}
 	}
 	return last
-}
-
-// timeBeforeBackup applies walaudit's stricter rule (FORMATS §5.4): a time
-// target before the backup started would be "reached" at the first commit
-// after the backup, with a later state than asked.
-func (ev *evaluator) timeBeforeBackup(b *backup.Backup) string {
-	if ev.req.Target.Kind != TargetTime {
-		return ""
-	}
-	st, ok := timestampOf(b.StartTime)
-	if !ok || !ev.req.Target.Time.Before(st) {
-		return ""
-	}
-	return fmt.Sprintf("target time %s is before this backup started (%s): PostgreSQL would stop at the first commit after the backup and report success, with a later state than asked; use an older backup",
-		ev.req.Target.Time.Format(time.RFC3339Nano), st.Format(time.RFC3339))
 }
 
 // describeEnd says, for people, why the WAL ends where it does.
@@ -776,9 +770,7 @@ func (ev *evaluator) summaries(ctx context.Context, b *backup.Backup, fp *timeli
 		return nil, false
 	}
 	inv := ev.arch.Inv
-	sz := inv.SegmentSize
-	var objs []*audit.Object
-	var names []string
+	var steps []timeline.Step
 	for _, st := range fp.Steps {
 		if st.Status == timeline.StepWrongBranch {
 			return nil, false
@@ -786,17 +778,15 @@ func (ev *evaluator) summaries(ctx context.Context, b *backup.Backup, fp *timeli
 		if st.Read == 0 {
 			break
 		}
-		o := inv.Segment(st.Read, st.Seg)
-		if o == nil {
+		if inv.Segment(st.Read, st.Seg) == nil {
 			return nil, false
 		}
-		objs = append(objs, o)
-		names = append(names, walname.SegmentName(st.Read, st.Seg, sz))
+		steps = append(steps, st)
 	}
 	// Cold segments are scanned in parallel, on every core; each summary
 	// depends only on its own file.
-	sums := make([]*wal.SegmentSummary, len(objs))
-	failed := make([]bool, len(objs))
+	sums := make([]*wal.SegmentSummary, len(steps))
+	failed := make([]bool, len(steps))
 	jobs := make(chan int)
 	var wg sync.WaitGroup
 	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
@@ -804,28 +794,12 @@ func (ev *evaluator) summaries(ctx context.Context, b *backup.Backup, fp *timeli
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
-				o := objs[i]
-				key := walcache.Key{Location: inv.Store.String(), Object: o.Key, Size: o.Size, ModTime: o.ModTime, ETag: o.Name.Checksum}
-				sum, ok, err := ev.cache.Get(ctx, key)
-				if err != nil || !ok || ev.req.Reverify {
-					rc, err := inv.Open(ctx, o)
-					if err != nil {
-						failed[i] = true
-						continue
-					}
-					sum, err = wal.ScanSegment(rc, names[i], wal.Options{SegmentSize: sz})
-					rc.Close()
-					if err != nil || sum == nil {
-						failed[i] = true
-						continue
-					}
-					_ = ev.cache.Put(ctx, key, sum) // a cache that cannot store only costs speed
-				}
-				sums[i] = sum
+				sum, _, err := ev.segmentSummary(ctx, b, steps[i].Read, steps[i].Seg)
+				sums[i], failed[i] = sum, err != nil || sum == nil
 			}
 		}()
 	}
-	for i := range objs {
+	for i := range steps {
 		jobs <- i
 	}
 	close(jobs)

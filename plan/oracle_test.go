@@ -42,6 +42,7 @@ type fixture struct {
 	tCommitNext                                    time.Time // the commit after it
 	tLastCommit                                    time.Time // the last commit archived on timeline 1
 	tBetween                                       time.Time // a commit time between b0 and b1
+	tLastPre                                       time.Time // the last commit before b1 (then only an abort, then b1 a second later)
 	xTLI2                                          uint32    // a commit on timeline 2 only
 	b0                                             string    // an older backup
 	xAfterRP                                       uint32    // a timeline-1 commit after the fork point, in the switch segment
@@ -99,7 +100,9 @@ func buildFixture(t *testing.T) error {
 		return err
 	}
 	fx.lab = lab
-	p1, err := lab.InitPrimary(ctx, "p1", 1, map[string]string{"track_commit_timestamp": "on"})
+	// autovacuum off: no background commit may land between the fixture's
+	// known transactions and b1.
+	p1, err := lab.InitPrimary(ctx, "p1", 1, map[string]string{"track_commit_timestamp": "on", "autovacuum": "off"})
 	if err != nil {
 		return err
 	}
@@ -121,9 +124,23 @@ func buildFixture(t *testing.T) error {
 		return err
 	}
 	time.Sleep(1100 * time.Millisecond) // b1 starts a second later: label times have 1 s precision
-	if err := p1.Exec(ctx, `CREATE TABLE t(i int, pad text)`, `INSERT INTO t SELECT g, repeat('x', 200) FROM generate_series(1, 3000) g`); err != nil {
+	if err := p1.Exec(ctx, `CREATE TABLE t(i int, pad text)`); err != nil {
 		return err
 	}
+	lastPre, err := xact(ctx, p1, `INSERT INTO t SELECT g, repeat('x', 200) FROM generate_series(1, 3000) g`)
+	if err != nil {
+		return err
+	}
+	if fx.tLastPre, err = commitTime(ctx, p1, lastPre); err != nil {
+		return err
+	}
+	// Then only an abort before b1, which starts more than a second later:
+	// a time target in between lies before b1 and is provably b1's state.
+	time.Sleep(20 * time.Millisecond)
+	if err := abortXact(ctx, p1, `INSERT INTO t VALUES (-5, 'aborted before b1')`); err != nil {
+		return err
+	}
+	time.Sleep(1100 * time.Millisecond)
 	if _, err := lab.SwitchAndWait(ctx, p1); err != nil {
 		return err
 	}
@@ -291,6 +308,26 @@ func xact(ctx context.Context, s *pgserver.Server, stmts ...string) (uint32, err
 	return uint32(xid), tx.Commit(ctx)
 }
 
+// abortXact runs stmts in a transaction that gets an xid and rolls back:
+// an abort record.
+func abortXact(ctx context.Context, s *pgserver.Server, stmts ...string) error {
+	c, err := s.Connect(ctx, "")
+	if err != nil {
+		return err
+	}
+	defer c.Close(context.Background())
+	tx, err := c.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	for _, q := range stmts {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			return fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	return tx.Rollback(ctx)
+}
+
 func commitTime(ctx context.Context, s *pgserver.Server, xid uint32) (time.Time, error) {
 	c, err := s.Connect(ctx, "")
 	if err != nil {
@@ -396,6 +433,9 @@ type oracleCase struct {
 	// stricterTime: a time before the backup; PostgreSQL "succeeds" with a
 	// later state, walaudit refuses this backup.
 	stricterTime bool
+	// preBackup: a time before the backup that the WAL before it proves
+	// reachable: walaudit must agree with PostgreSQL and show the proof.
+	preBackup bool
 	// wrongBranch: PostgreSQL "succeeds" on the wrong branch; walaudit
 	// refuses with a WRONG_BRANCH error.
 	wrongBranch bool
@@ -427,6 +467,12 @@ func TestReachabilityAgreesWithPostgreSQL(t *testing.T) {
 		{name: "time-after-last-commit", backup: "b1", target: "time:" + ts(f.tLastCommit.Add(time.Second)), inclusive: true, timeline: "1"},
 		{name: "time-before-backup", backup: "b1", target: "time:" + ts(f.tBetween), inclusive: true, stricterTime: true},
 		{name: "time-older-backup", backup: "b0", target: "time:" + ts(f.tBetween), inclusive: true},
+		// Before b1's start, but only an abort lies between: proven from the WAL before b1.
+		{name: "time-before-backup-proven", backup: "b1", target: "time:" + ts(f.tLastPre.Add(10*time.Millisecond)), inclusive: true, preBackup: true},
+		{name: "time-before-backup-proven-excl", backup: "b1", target: "time:" + ts(f.tLastPre.Add(10*time.Millisecond)), inclusive: false, preBackup: true},
+		{name: "time-on-last-commit-before-backup-incl", backup: "b1", target: "time:" + ts(f.tLastPre), inclusive: true, preBackup: true},
+		// Exclusive, the commit at the target is excluded but b1 holds it.
+		{name: "time-on-last-commit-before-backup-excl", backup: "b1", target: "time:" + ts(f.tLastPre), inclusive: false, stricterTime: true},
 		{name: "xid-commit-incl", backup: "b1", target: fmt.Sprintf("xid:%d", f.xCommit), inclusive: true},
 		{name: "xid-commit-excl", backup: "b1", target: fmt.Sprintf("xid:%d", f.xCommit), inclusive: false},
 		{name: "xid-abort", backup: "b1", target: fmt.Sprintf("xid:%d", f.xAbort), inclusive: true},
@@ -566,6 +612,12 @@ func runOracle(t *testing.T, f *fixture, c oracleCase) {
 			t.Fatalf("PostgreSQL failed (%v) where it should stop at the first commit after the backup", pg.FatalLines)
 		}
 		return
+	}
+	if c.preBackup && (ans.Verdict != plan.Reachable || ans.PreBackup == nil || !strings.Contains(ans.Reason, "no transaction committed")) {
+		t.Fatalf("walaudit: %s (%s) proof %+v, want reachable with a pre-backup proof", ans.Verdict, ans.Reason, ans.PreBackup)
+	}
+	if !c.preBackup && ans.PreBackup != nil {
+		t.Fatalf("unexpected pre-backup proof %+v", ans.PreBackup)
 	}
 	if (ans.Verdict == plan.Reachable) != pgOK {
 		t.Fatalf("walaudit says %s (%s) but PostgreSQL %s: %v\n%s", ans.Verdict, ans.Reason, pg.State, pg.FatalLines, tail(log))
@@ -943,4 +995,55 @@ func answerKey(a plan.BackupAnswer) string {
 		win = fmt.Sprintf("%s-%s %v %v", a.Window.FromLSN, a.Window.ToLSN, a.Window.FromTime, a.Window.ToTime)
 	}
 	return fmt.Sprintf("verdict %s\nreason %s\nstop %s\nend %s\nmissing %v\nwindow %s", a.Verdict, a.Reason, stop, a.EndOfWAL, a.Missing, win)
+}
+
+// TestPreBackupProofSameData: where walaudit proves a time target before
+// a backup's start reachable from it, PostgreSQL's recovery of that backup
+// and of the older b0 to the target restore the same data.
+func TestPreBackupProofSameData(t *testing.T) {
+	f := getFixture(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	target := f.tLastPre.Add(10 * time.Millisecond)
+	tg, err := plan.ParseTarget("time:" + ts(target))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := plan.Check(ctx, plan.Request{Archive: f.lab.Archive, Backups: f.lab.Backups, Target: tg, Inclusive: true, Cache: testCache(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// bs, taken right after b1, is newer still: the newest proven backup wins.
+	if res.Verdict != plan.Reachable || res.Backup == nil || res.Backup.ID != "bs" {
+		t.Fatalf("verdict %s backup %+v: %s", res.Verdict, res.Backup, res.Reason)
+	}
+	state := func(bdir string) string {
+		s, err := f.lab.Restore(ctx, bdir, fmt.Sprintf("same%d", time.Now().UnixNano()%100000), f.lab.Archive, map[string]string{
+			"recovery_target_time":   pgserver.Quote(target.Format("2006-01-02 15:04:05.999999-07:00")),
+			"recovery_target_action": "'pause'",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			_ = s.Stop(context.Background())
+			_ = os.RemoveAll(s.DataDir)
+		}()
+		if err := s.Start(ctx, false); err != nil {
+			t.Fatal(err)
+		}
+		if r, err := s.WaitRecovery(ctx); err != nil || r.State != pgserver.RecoveryPaused {
+			t.Fatalf("recovery of %s: %+v %v\n%s", bdir, r, err, s.LogTail(20))
+		}
+		v, err := s.QueryString(ctx, `SELECT (SELECT count(*) || '/' || coalesce(sum(i), 0) FROM early) || ' ' || (SELECT count(*) || '/' || coalesce(sum(i), 0) FROM t)`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	from1, from0 := state(f.bs), state(f.b0)
+	if from1 != from0 || from1 == "" {
+		t.Fatalf("bs restores %q, b0 restores %q at the same target", from1, from0)
+	}
+	t.Logf("both restore early and t as %s", from1)
 }

@@ -104,6 +104,9 @@ type BackupAnswer struct {
 	EndOfWAL walname.LSN `json:"end_of_wal,omitempty"`
 	// Suggestion says what would work instead (e.g. another --target-timeline).
 	Suggestion string `json:"suggestion,omitempty"`
+	// PreBackup is set when a time target before the backup's start was
+	// proven to give the asked state from the WAL before the backup.
+	PreBackup *PreBackupProof `json:"pre_backup_proof,omitempty"`
 }
 
 // Result is the answer of a check: the JSON schema documented in README.md.
