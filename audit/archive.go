@@ -32,7 +32,10 @@ type Archive struct {
 	// incremental or delta backup (restorable: the tool resolves the
 	// chain), status.
 	BackupMeta map[string]*layout.BackupMeta
-	Findings   []finding.Finding
+	// Systems maps segments to database systems: more than one after a
+	// pg_upgrade into the same archive.
+	Systems  *Systems
+	Findings []finding.Finding
 }
 
 // LoadOptions tune [Load].
@@ -135,6 +138,18 @@ func Load(ctx context.Context, st store.Store, opts LoadOptions) (*Archive, erro
 		sortBackups(a.Backups)
 	}
 	a.BackupMeta = inv.BackupMeta
+	sys, err := inv.FindSystems(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a.Systems = sys
+	if f, ok := sys.Finding(inv.SegmentSize); ok {
+		a.Findings = append(a.Findings, f)
+	}
+	known := map[uint64]bool{}
+	for _, id := range sys.IDs() {
+		known[id] = true
+	}
 	for _, b := range a.Backups {
 		if b.Source == backup.SourceArchiveHistory {
 			continue
@@ -144,10 +159,14 @@ func Load(ctx context.Context, st store.Store, opts LoadOptions) (*Archive, erro
 				Message: fmt.Sprintf("backup %s has wal_segment_size %s but the archive's segments are %s", b.ID, b.SegmentSize, inv.SegmentSize),
 				Hint:    "this backup belongs to another cluster"})
 		}
-		if b.SystemID != 0 && inv.SystemID != 0 && b.SystemID != inv.SystemID {
+		if b.SystemID != 0 && len(known) > 0 && !known[b.SystemID] {
+			var ids []string
+			for _, id := range sys.IDs() {
+				ids = append(ids, FormatSystemID(id))
+			}
 			a.Findings = append(a.Findings, finding.Finding{Severity: finding.Warning, Code: "BACKUP_SYSID_MISMATCH", File: b.Path,
-				Message: fmt.Sprintf("backup %s has system identifier %d; the archive's first segment has %d", b.ID, b.SystemID, inv.SystemID),
-				Hint:    "the archive may hold several clusters (pg_upgrade) or the backup belongs elsewhere"})
+				Message: fmt.Sprintf("backup %s has system identifier %d; the archive's segments have %s", b.ID, b.SystemID, strings.Join(ids, ", ")),
+				Hint:    "this backup belongs to another cluster's archive: its WAL is not here"})
 		}
 	}
 	return a, nil

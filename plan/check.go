@@ -99,7 +99,24 @@ func Evaluate(ctx context.Context, arch *audit.Archive, req Request) (*Result, e
 		if err != nil {
 			return nil, err
 		}
+		if id := ev.backupSystem(b); id != 0 {
+			ans.SystemID = strconv.FormatUint(id, 10)
+		}
 		res.Backups = append(res.Backups, *ans)
+	}
+	if arch.Systems.Multiple() {
+		sz := inv.SegmentSize
+		for _, r := range arch.Systems.Ranges {
+			id := strconv.FormatUint(r.SystemID, 10)
+			sj := SystemJSON{SystemID: id, Timeline: r.TLI, FirstSegment: walname.SegmentName(r.TLI, r.First, sz),
+				LastSegment: walname.SegmentName(r.TLI, r.Last, sz), Segments: r.Segments, Backups: []string{}}
+			for _, a := range res.Backups {
+				if a.SystemID == id && !contains(sj.Backups, a.ID) {
+					sj.Backups = append(sj.Backups, a.ID)
+				}
+			}
+			res.Systems = append(res.Systems, sj)
+		}
 	}
 	var chosen *BackupAnswer
 	undecided := false
@@ -123,6 +140,9 @@ func Evaluate(ctx context.Context, arch *audit.Archive, req Request) (*Result, e
 		res.Missing = chosen.Missing
 		res.Target.ResolvedTimeline = chosen.ResolvedTimeline
 		res.Reason = chosen.Reason
+		if chosen.SystemID != "" {
+			res.SystemID = chosen.SystemID
+		}
 	case len(res.Backups) == 0:
 		res.Verdict = Unreachable
 		res.Reason = "no base backup is known: the archive holds no .backup file"
@@ -259,6 +279,15 @@ func gapFindings(arch *audit.Archive) []finding.Finding {
 			msg := fmt.Sprintf("timeline %d has no segment %s", tli, walname.SegmentName(tli, first, sz))
 			if last > first {
 				msg = fmt.Sprintf("timeline %d lacks %d segments %s..%s", tli, last-first+1, walname.SegmentName(tli, first, sz), walname.SegmentName(tli, last, sz))
+			}
+			if from, to, ok := arch.Systems.Boundary(tli, rs[i][0]); ok {
+				// The old system's last segment (its shutdown checkpoint)
+				// is never archived before a pg_upgrade: no backup of
+				// either system replays across here.
+				out = append(out, finding.Finding{Severity: finding.Info, Code: "WAL_GAP", File: walname.SegmentName(tli, first, sz),
+					LSN: sz.StartLSN(first), Timeline: tli, Message: msg + fmt.Sprintf(", where database system %d's WAL ends and system %d's begins", from, to),
+					Hint: "expected after a pg_upgrade: the old system's last segment holds its shutdown checkpoint and is not archived"})
+				continue
 			}
 			out = append(out, finding.Finding{Severity: finding.Warning, Code: "WAL_GAP", File: walname.SegmentName(tli, first, sz),
 				LSN: sz.StartLSN(first), Timeline: tli, Message: msg,

@@ -184,7 +184,7 @@ func (ev *evaluator) answer(ctx context.Context, b *backup.Backup) (*BackupAnswe
 
 	// The furthest segment the archive holds on this path: 'latest' must
 	// reach it, and missing files before it are listed.
-	lastSeg := lastSegmentOnPath(inv, h, startSeg, sz)
+	lastSeg := lastSegmentOnPath(inv, h, startSeg, sz, ev.sameSystem(b))
 	endSeg := w.end.EndSegment(sz)
 	if w.end <= sz.StartLSN(startSeg) {
 		endSeg = startSeg
@@ -265,6 +265,9 @@ func (ev *evaluator) answer(ctx context.Context, b *backup.Backup) (*BackupAnswe
 		}
 		ans.Verdict = Reachable
 		ans.Reason = fmt.Sprintf("recovery replays all archived WAL on timeline %d to %s", h.TLIAt(w.end-1), w.end)
+		if note := ev.systemNote(b, w, h, endSeg); note != "" {
+			ans.Reason += "; " + note
+		}
 		return ans, nil
 	}
 	if ev.req.NamesOnly && ev.req.Target.Kind == TargetLSN && ev.req.Target.LSN < w.end {
@@ -288,7 +291,55 @@ func (ev *evaluator) answer(ctx context.Context, b *backup.Backup) (*BackupAnswe
 	}
 	ans.SegmentsNeeded = int(toSeg-startSeg) + 1
 	ev.breakFindings(w, b)
+	if note := ev.systemNote(b, w, h, endSeg); note != "" && w.systemEnd == "" {
+		breakReason += "; " + note
+	}
 	return unreachable("recovery ended before the target was reached (PostgreSQL: FATAL: recovery ended before configured recovery target was reached): WAL ends at %s: %s", w.end, breakReason)
+}
+
+// backupSystem is the backup's database system identifier: from its
+// pg_control or the tool's metadata, else from the archive's segment
+// holding its start; 0 when unknown.
+func (ev *evaluator) backupSystem(b *backup.Backup) uint64 {
+	if b.SystemID != 0 {
+		return b.SystemID
+	}
+	id, _ := ev.arch.Systems.Of(b.StartTLI, b.StartLSN.Segment(ev.arch.Inv.SegmentSize))
+	return id
+}
+
+// sameSystem accepts the segments of the backup's database system (all
+// of them when the archive holds one system or the backup's is unknown).
+func (ev *evaluator) sameSystem(b *backup.Backup) func(walname.TimelineID, walname.SegNo) bool {
+	bsys := ev.backupSystem(b)
+	if bsys == 0 || !ev.arch.Systems.Multiple() {
+		return func(walname.TimelineID, walname.SegNo) bool { return true }
+	}
+	return func(tli walname.TimelineID, seg walname.SegNo) bool {
+		id, ok := ev.arch.Systems.Of(tli, seg)
+		return !ok || id == bsys
+	}
+}
+
+// systemNote says, when the archive holds several database systems and
+// the backup's WAL ends before another system's begins, that the WAL
+// after belongs to that system: not lost WAL of this one.
+func (ev *evaluator) systemNote(b *backup.Backup, w *walkResult, h *timeline.History, endSeg walname.SegNo) string {
+	if w.systemEnd != "" {
+		return w.systemEnd
+	}
+	bsys := ev.backupSystem(b)
+	if bsys == 0 || !ev.arch.Systems.Multiple() {
+		return ""
+	}
+	sz := ev.arch.Inv.SegmentSize
+	for _, r := range ev.arch.Systems.Ranges {
+		if r.SystemID != bsys && r.First > endSeg && h.Contains(r.TLI) {
+			return fmt.Sprintf("the archive's WAL from %s on belongs to database system %d, not this backup's system %d (as after a pg_upgrade into the same archive): this system's archived WAL ends at %s",
+				walname.SegmentName(r.TLI, r.First, sz), r.SystemID, bsys, w.end)
+		}
+	}
+	return ""
 }
 
 // carries reports whether the backup holds the segment in its own pg_wal,
@@ -305,12 +356,13 @@ func carries(b *backup.Backup, name string) bool {
 func segEndLSN(s walname.SegNo, sz walname.SegmentSize) walname.LSN { return sz.StartLSN(s + 1) }
 
 // lastSegmentOnPath is the highest segment number from start on that the
-// archive holds on the timeline the target history assigns to it.
-func lastSegmentOnPath(inv *audit.Inventory, h *timeline.History, start walname.SegNo, sz walname.SegmentSize) walname.SegNo {
+// archive holds on the timeline the target history assigns to it, among
+// the segments keep accepts (those of the backup's database system).
+func lastSegmentOnPath(inv *audit.Inventory, h *timeline.History, start walname.SegNo, sz walname.SegmentSize, keep func(walname.TimelineID, walname.SegNo) bool) walname.SegNo {
 	last := start
 	for _, e := range h.Entries() {
 		for _, s := range inv.SegNos(e.TLI) {
-			if s < start || s <= last {
+			if s < start || s <= last || !keep(e.TLI, s) {
 				continue
 			}
 			if e.Covers(sz.StartLSN(s)) || e.Covers(segEndLSN(s, sz)-1) {
@@ -326,6 +378,8 @@ func (ev *evaluator) describeEnd(b *backup.Backup, w *walkResult, fp *timeline.P
 	switch {
 	case w.wrongBranchFile != "" && w.end == w.wrongBranchAt:
 		return w.wrongBranchWarn
+	case w.systemEnd != "":
+		return w.systemEnd
 	case w.err != nil && !wal.IsEndOfWAL(w.err):
 		return w.err.Error()
 	}
@@ -347,7 +401,7 @@ func (ev *evaluator) describeEnd(b *backup.Backup, w *walkResult, fp *timeline.P
 // breakFindings raises what stopped the WAL to an error finding.
 func (ev *evaluator) breakFindings(w *walkResult, b *backup.Backup) {
 	var ce *wal.ContentError
-	if w.err != nil && !wal.IsEndOfWAL(w.err) && errors.As(w.err, &ce) {
+	if w.err != nil && !wal.IsEndOfWAL(w.err) && w.systemEnd == "" && errors.As(w.err, &ce) {
 		ev.addFinding(audit.ContentFinding(ce.File, ce, 0))
 	}
 	if w.wrongBranchFile != "" {
@@ -381,6 +435,10 @@ type walkResult struct {
 	// broken is set when the "missing" file exists but recovery cannot use
 	// it (e.g. wrong size: PostgreSQL stops with FATAL, not quietly).
 	broken string
+	// systemEnd is set when the WAL ends where another database system's
+	// run of segments begins (pg_upgrade into the same archive): the end
+	// of this system's WAL, not damage.
+	systemEnd string
 }
 
 // segSource serves the files of a timeline plan to the WAL reader.
@@ -614,7 +672,19 @@ func (ev *evaluator) walkWith(ctx context.Context, b *backup.Backup, h *timeline
 		// Not a content problem: the archive could not be read.
 		return nil, fmt.Errorf("read WAL of backup %s: %w", b.ID, w.err)
 	}
-	w.damage = w.damage || (w.err != nil && !wal.IsEndOfWAL(w.err)) || w.wrongBranchFile != ""
+	if ce != nil && errors.Is(w.err, wal.ErrSysID) {
+		seg := ce.LSN.Segment(sz)
+		tli := h.TLIAt(ce.LSN)
+		if st, ok := src.steps[seg]; ok && st.Read != 0 {
+			tli = st.Read
+		}
+		bsys := ev.backupSystem(b)
+		if from, to, ok := ev.arch.Systems.Boundary(tli, seg); ok && (bsys == 0 || bsys == from) {
+			w.systemEnd = fmt.Sprintf("the WAL from %s on belongs to database system %d, not this backup's system %d (as after a pg_upgrade into the same archive): this system's archived WAL ends at %s",
+				walname.SegmentName(tli, seg, sz), to, from, w.end)
+		}
+	}
+	w.damage = w.damage || (w.err != nil && !wal.IsEndOfWAL(w.err) && w.systemEnd == "") || w.wrongBranchFile != ""
 	if errors.Is(w.err, wal.ErrSegmentMissing) {
 		// The reader names the start of the segment it could not open.
 		seg := w.end.Segment(sz)

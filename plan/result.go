@@ -104,6 +104,8 @@ type BackupAnswer struct {
 	EndOfWAL walname.LSN `json:"end_of_wal,omitempty"`
 	// Suggestion says what would work instead (e.g. another --target-timeline).
 	Suggestion string `json:"suggestion,omitempty"`
+	// SystemID is the backup's database system identifier, when known.
+	SystemID string `json:"system_identifier,omitempty"`
 	// PreBackup is set when a time target before the backup's start was
 	// proven to give the asked state from the WAL before the backup.
 	PreBackup *PreBackupProof `json:"pre_backup_proof,omitempty"`
@@ -111,10 +113,13 @@ type BackupAnswer struct {
 
 // Result is the answer of a check: the JSON schema documented in README.md.
 type Result struct {
-	Verdict        Verdict           `json:"verdict"`
-	Archive        string            `json:"archive"`
-	SegmentSize    uint32            `json:"segment_size"`
-	SystemID       string            `json:"system_identifier,omitempty"`
+	Verdict     Verdict `json:"verdict"`
+	Archive     string  `json:"archive"`
+	SegmentSize uint32  `json:"segment_size"`
+	SystemID    string  `json:"system_identifier,omitempty"`
+	// Systems lists the database systems whose WAL the archive holds, when
+	// more than one (pg_upgrade into the same archive).
+	Systems        []SystemJSON      `json:"systems,omitempty"`
 	Target         TargetJSON        `json:"target"`
 	Backup         *BackupRef        `json:"backup"`
 	Backups        []BackupAnswer    `json:"backups"`
@@ -179,4 +184,15 @@ func (t *Timestamp) UnmarshalJSON(b []byte) error {
 	}
 	t.Time = v.UTC()
 	return nil
+}
+
+// SystemJSON is one database system's run of segments on one timeline.
+type SystemJSON struct {
+	SystemID     string             `json:"system_identifier"`
+	Timeline     walname.TimelineID `json:"timeline"`
+	FirstSegment string             `json:"first_segment"`
+	LastSegment  string             `json:"last_segment"`
+	Segments     int                `json:"segments"`
+	// Backups are the IDs of the backups of this system.
+	Backups []string `json:"backups"`
 }

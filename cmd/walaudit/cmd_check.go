@@ -166,6 +166,10 @@ func renderCheck(w io.Writer, res *plan.Result) error {
 		fmt.Fprintf(w, ", system %s", res.SystemID)
 	}
 	fmt.Fprintln(w, ")")
+	for _, sy := range res.Systems {
+		fmt.Fprintf(w, "system    %s: %s..%s (%d %s), backups %s\n", sy.SystemID, sy.FirstSegment, sy.LastSegment, sy.Segments,
+			pluralWords(sy.Segments, "segment", "segments"), strings.Join(sy.Backups, ", "))
+	}
 	tl := res.Target.Timeline
 	if res.Target.ResolvedTimeline != 0 && tl != res.Target.ResolvedTimeline.String() {
 		tl += fmt.Sprintf(" (= %d)", res.Target.ResolvedTimeline)
