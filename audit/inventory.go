@@ -2,7 +2,6 @@ package audit
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -196,34 +195,20 @@ func (inv *Inventory) detectSegmentSize(ctx context.Context, objs []*Object, lst
 			continue
 		}
 		tried++
-		rc, err := openDecompressed(ctx, inv.Store, o.Key, o.Name.Compression, 40)
+		h, ok, err := readLongHeader(ctx, inv.Store, o)
 		if err != nil {
-			if store.IsNotExist(err) || isContentError(err) {
-				continue // gone since listed, or damaged: the audit reports it
-			}
-			return fmt.Errorf("read segment size from %s: %w", o.Key, err)
+			return fmt.Errorf("read segment size: %w", err)
 		}
-		var hdr [40]byte
-		_, err = io.ReadFull(rc, hdr[:])
-		rc.Close()
-		if err != nil {
-			if isContentError(err) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-				continue // a truncated or damaged file: try the next one; the audit reports it
-			}
-			return fmt.Errorf("read segment size from %s: %w", o.Key, err)
+		if !ok {
+			continue // gone since listed, damaged or truncated: the audit reports it
 		}
-		magic := binary.LittleEndian.Uint16(hdr[0:])
-		info := binary.LittleEndian.Uint16(hdr[2:])
-		if info&0x0002 == 0 || magic&0xFF00 != 0xD100 {
-			continue
-		}
-		sz := walname.SegmentSize(binary.LittleEndian.Uint32(hdr[32:]))
+		sz := h.segSize
 		if sz.Validate() != nil {
 			continue
 		}
 		inv.SegmentSize = sz
-		inv.SystemID = binary.LittleEndian.Uint64(hdr[24:])
-		inv.PageMagic = magic
+		inv.SystemID = h.sysid
+		inv.PageMagic = h.magic
 		return nil
 	}
 	if lst != nil && lst.SegmentSize != 0 {

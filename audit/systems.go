@@ -274,30 +274,48 @@ func (f *sysFinder) bisect(lo, hi int, cuts *[]int) error {
 	return f.bisect(m, hi, cuts)
 }
 
-// segmentSystem reads a segment's long page header: its system identifier,
-// or ok false when the first page is not a valid long header.
+// segmentSystem returns a segment's system identifier, ok false when its
+// first page is not a readable long header.
 func (inv *Inventory) segmentSystem(ctx context.Context, o *Object) (uint64, bool, error) {
-	rc, err := openDecompressed(ctx, inv.Store, o.Key, o.Name.Compression, 40)
+	h, ok, err := readLongHeader(ctx, inv.Store, o)
+	return h.sysid, ok, err
+}
+
+// longHeader is what walaudit needs of a segment's long page header
+// (XLogLongPageHeaderData, FORMATS §3.2).
+type longHeader struct {
+	magic   uint16
+	sysid   uint64
+	segSize walname.SegmentSize
+}
+
+// readLongHeader reads the first 40 bytes of a segment, decompressed. ok
+// is false when the file is gone since listed, damaged, too short, or does
+// not start with a long page header of a known format family: the WAL
+// checks report those. Errors are for a store that could not be asked.
+func readLongHeader(ctx context.Context, st store.Store, o *Object) (longHeader, bool, error) {
+	rc, err := openDecompressed(ctx, st, o.Key, o.Name.Compression, 40)
 	if err != nil {
 		if store.IsNotExist(err) || isContentError(err) {
-			return 0, false, nil
+			return longHeader{}, false, nil
 		}
-		return 0, false, fmt.Errorf("read the first page of %s: %w", o.Key, err)
+		return longHeader{}, false, fmt.Errorf("read the first page of %s: %w", o.Key, err)
 	}
 	defer rc.Close()
 	var hdr [40]byte
 	if _, err := io.ReadFull(rc, hdr[:]); err != nil {
 		if isContentError(err) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-			return 0, false, nil
+			return longHeader{}, false, nil
 		}
-		return 0, false, fmt.Errorf("read the first page of %s: %w", o.Key, err)
+		return longHeader{}, false, fmt.Errorf("read the first page of %s: %w", o.Key, err)
 	}
 	magic := binary.LittleEndian.Uint16(hdr[0:])
 	info := binary.LittleEndian.Uint16(hdr[2:])
-	if info&0x0002 == 0 || magic&0xFF00 != 0xD100 {
-		return 0, false, nil
+	if info&0x0002 == 0 || magic&0xFF00 != 0xD100 { // XLP_LONG_HEADER; 0xD1xx magics
+		return longHeader{}, false, nil
 	}
-	return binary.LittleEndian.Uint64(hdr[24:]), true, nil
+	return longHeader{magic: magic, sysid: binary.LittleEndian.Uint64(hdr[24:]),
+		segSize: walname.SegmentSize(binary.LittleEndian.Uint32(hdr[32:]))}, true, nil
 }
 
 // FormatSystemID renders a system identifier as reports print it.

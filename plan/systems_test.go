@@ -11,6 +11,7 @@ import (
 
 	"github.com/walaudit/walaudit/plan"
 	"github.com/walaudit/walaudit/plan/pgserver"
+	"github.com/walaudit/walaudit/plan/pgserver/pgtest"
 )
 
 // TestPgUpgradeArchiveTwoSystems: a cluster is upgraded in place with the
@@ -30,15 +31,7 @@ func TestPgUpgradeArchiveTwoSystems(t *testing.T) {
 	if !bin.Has("pg_upgrade") {
 		t.Fatalf("%s has no pg_upgrade", bin.Dir)
 	}
-	u, err := pgserver.LookupOSUser("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lab, err := pgserver.NewLab(ctx, "", bin, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lab.Close()
+	lab := pgtest.NewLab(ctx, t, bin)
 
 	old, err := lab.InitPrimary(ctx, "old", 1, map[string]string{"autovacuum": "off"})
 	if err != nil {
@@ -64,7 +57,7 @@ func TestPgUpgradeArchiveTwoSystems(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	nw, err := pgserver.InitDB(ctx, bin, u, filepath.Join(lab.Root, "new"), lab.Root, pgserver.InitOptions{WALSegSizeMB: 1})
+	nw, err := pgserver.InitDB(ctx, bin, lab.User, filepath.Join(lab.Root, "new"), lab.Root, pgserver.InitOptions{WALSegSizeMB: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

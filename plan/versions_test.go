@@ -17,6 +17,7 @@ import (
 	"github.com/walaudit/walaudit/audit/wal"
 	"github.com/walaudit/walaudit/plan"
 	"github.com/walaudit/walaudit/plan/pgserver"
+	"github.com/walaudit/walaudit/plan/pgserver/pgtest"
 	"github.com/walaudit/walaudit/walname"
 )
 
@@ -171,15 +172,7 @@ func buildVersionFixture(t *testing.T, major int) *verFixture {
 	bin := provideOrSkip(t, major)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	u, err := pgserver.LookupOSUser("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lab, err := pgserver.NewLab(ctx, "", bin, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = lab.Close() })
+	lab := pgtest.NewLab(ctx, t, bin)
 	vf := &verFixture{major: major, bin: bin, lab: lab, segSize: 1 << 20}
 	if err := vf.build(ctx, t); err != nil {
 		t.Fatalf("PostgreSQL %s scenario: %v", bin.Version, err)

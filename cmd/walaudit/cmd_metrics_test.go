@@ -17,7 +17,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/walaudit/walaudit/plan/pgserver"
+	"github.com/walaudit/walaudit/plan/pgserver/pgtest"
 	"github.com/walaudit/walaudit/plan/policy"
 )
 
@@ -271,19 +271,7 @@ func testMetricsListen(t *testing.T, archive string) {
 func TestPrimaryLiveView(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	bin, err := pgserver.FindBin(ctx, "", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, err := pgserver.LookupOSUser("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lab, err := pgserver.NewLab(ctx, "", bin, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lab.Close()
+	lab := pgtest.NewLab(ctx, t, nil)
 	p, err := lab.InitPrimary(ctx, "live", 1, nil)
 	if err != nil {
 		t.Fatal(err)

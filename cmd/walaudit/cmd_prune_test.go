@@ -16,6 +16,7 @@ import (
 	"github.com/walaudit/walaudit/audit"
 	"github.com/walaudit/walaudit/audit/store"
 	"github.com/walaudit/walaudit/plan/pgserver"
+	"github.com/walaudit/walaudit/plan/pgserver/pgtest"
 	"github.com/walaudit/walaudit/plan/policy"
 	"github.com/walaudit/walaudit/walname"
 )
@@ -39,19 +40,7 @@ func buildRetentionFixture(t *testing.T) *retentionFixture {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	bin, err := pgserver.FindBin(ctx, "", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, err := pgserver.LookupOSUser("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lab, err := pgserver.NewLab(ctx, "", bin, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = lab.Close() })
+	lab := pgtest.NewLab(ctx, t, nil)
 	fx := &retentionFixture{lab: lab}
 	must := func(err error) {
 		t.Helper()

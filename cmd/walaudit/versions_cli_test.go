@@ -18,6 +18,7 @@ import (
 	"github.com/walaudit/walaudit/plan"
 	"github.com/walaudit/walaudit/plan/drill"
 	"github.com/walaudit/walaudit/plan/pgserver"
+	"github.com/walaudit/walaudit/plan/pgserver/pgtest"
 	"github.com/walaudit/walaudit/walname"
 )
 
@@ -215,15 +216,7 @@ func TestDrillCLIPGBin(t *testing.T) {
 	t.Run("pg18", func(t *testing.T) {
 		started := time.Now()
 		bin := provide(18)
-		u, err := pgserver.LookupOSUser("")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lab, err := pgserver.NewLab(ctx, "", bin, u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = lab.Close() })
+		lab := pgtest.NewLab(ctx, t, bin)
 		p, err := lab.InitPrimary(ctx, "p", 1, nil)
 		if err != nil {
 			t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"github.com/walaudit/walaudit/plan"
 	"github.com/walaudit/walaudit/plan/drill"
 	"github.com/walaudit/walaudit/plan/pgserver"
+	"github.com/walaudit/walaudit/plan/pgserver/pgtest"
 	"github.com/walaudit/walaudit/walname"
 )
 
@@ -116,15 +117,7 @@ func drillVersion(t *testing.T, major int, self string) {
 	bin := provideOrSkip(t, major)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	u, err := pgserver.LookupOSUser("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lab, err := pgserver.NewLab(ctx, "", bin, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = lab.Close() })
+	lab := pgtest.NewLab(ctx, t, bin)
 
 	// The cluster: rows, a low-level backup, rows, the restore point, rows.
 	p, err := lab.InitPrimary(ctx, "p", 1, nil)

@@ -1,0 +1,35 @@
+// Package pgtest gives integration tests a real-PostgreSQL lab: servers
+// run as the postgres OS user (initdb refuses root) in a short directory
+// under /tmp (unix socket paths are limited to 107 bytes, and t.TempDir is
+// root-only).
+package pgtest
+
+import (
+	"context"
+	"testing"
+
+	"github.com/walaudit/walaudit/plan/pgserver"
+)
+
+// NewLab returns a lab on bin (nil: the PostgreSQL that [pgserver.FindBin]
+// finds, 15 on the CI machine), stopped and removed when the test ends.
+func NewLab(ctx context.Context, t testing.TB, bin *pgserver.Bin) *pgserver.Lab {
+	t.Helper()
+	if bin == nil {
+		b, err := pgserver.FindBin(ctx, "", 0)
+		if err != nil {
+			t.Fatalf("PostgreSQL binaries are required: %v", err)
+		}
+		bin = b
+	}
+	u, err := pgserver.LookupOSUser("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lab, err := pgserver.NewLab(ctx, "", bin, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = lab.Close() })
+	return lab
+}
