@@ -73,14 +73,20 @@ type Cache struct {
 	// same archive, and one round trip per segment would dominate a warm
 	// check.
 	mu     sync.Mutex
-	mem    map[memKey]memRow
+	mem    map[memKey]*memRow
 	loaded map[string]bool
 }
 
 type memKey struct{ location, object string }
 
+// memRow is a row of the current summary format whose CRC matched. Its
+// summary is decoded at the first Get and then shared by every later one
+// (a process that checks repeatedly decodes each segment once).
 type memRow struct {
-	size, mtime, etag, version, blob, crc any
+	size, mtime int64
+	etag        string
+	blob        []byte              // the encoded summary, nil once sum is set
+	sum         *wal.SegmentSummary // decoded, or as put
 }
 
 // Disabled returns a cache that keeps nothing: Get always misses, Put
@@ -135,6 +141,35 @@ func Open(dir string) (*Cache, error) {
 // init creates the table, or rebuilds it when its layout is another.
 func (c *Cache) init() error {
 	ctx := context.Background()
+	// The table and user_version are set in one transaction: a database
+	// of this layout needs no write lock (which would wait for another
+	// process's writes) just to be opened.
+	var v int
+	if err := c.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return err
+	}
+	if v != schemaVersion {
+		if err := c.create(ctx); err != nil {
+			return err
+		}
+	}
+	var err error
+	if c.get, err = c.db.Prepare(`SELECT size, mtime_ns, etag, version, summary, crc
+		FROM summaries WHERE location = ? AND object = ?`); err != nil {
+		return err
+	}
+	c.put, err = c.db.Prepare(`INSERT INTO summaries
+		(location, object, size, mtime_ns, etag, version, summary, crc, stored_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (location, object) DO UPDATE SET
+		size = excluded.size, mtime_ns = excluded.mtime_ns, etag = excluded.etag,
+		version = excluded.version, summary = excluded.summary, crc = excluded.crc,
+		stored_at = excluded.stored_at`)
+	return err
+}
+
+// create makes the table, dropping one of another layout.
+func (c *Cache) create(ctx context.Context) error {
 	tx, err := c.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -169,21 +204,7 @@ func (c *Cache) init() error {
 			return err
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return err
-	}
-	if c.get, err = c.db.Prepare(`SELECT size, mtime_ns, etag, version, summary, crc
-		FROM summaries WHERE location = ? AND object = ?`); err != nil {
-		return err
-	}
-	c.put, err = c.db.Prepare(`INSERT INTO summaries
-		(location, object, size, mtime_ns, etag, version, summary, crc, stored_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (location, object) DO UPDATE SET
-		size = excluded.size, mtime_ns = excluded.mtime_ns, etag = excluded.etag,
-		version = excluded.version, summary = excluded.summary, crc = excluded.crc,
-		stored_at = excluded.stored_at`)
-	return err
+	return tx.Commit()
 }
 
 // Path is the database file, "" for a disabled cache.
@@ -199,73 +220,132 @@ func (c *Cache) Path() string {
 // entity tag, of another [wal.SummaryVersion], or a damaged row, is a
 // miss. The error is for a database that cannot be read (an audit can
 // treat it as a miss too).
+//
+// The summary is shared with other callers of Get in this process: it
+// must not be modified.
 func (c *Cache) Get(ctx context.Context, k Key) (*wal.SegmentSummary, bool, error) {
 	if c == nil || c.db == nil {
 		return nil, false, nil
 	}
-	// Scanned as driver values, so that a row of unexpected types is a
-	// miss rather than a conversion error.
-	var size, mtime, etag, version, blob, crc any
-	if row, ok, err := c.memGet(ctx, k); err == nil && ok {
-		size, mtime, etag, version, blob, crc = row.size, row.mtime, row.etag, row.version, row.blob, row.crc
-	} else {
-		err := c.get.QueryRowContext(ctx, k.Location, k.Object).Scan(&size, &mtime, &etag, &version, &blob, &crc)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			return nil, false, nil
-		case err != nil:
+	r, err := c.memGet(ctx, k)
+	if err != nil {
+		return nil, false, fmt.Errorf("walcache: get %s %s: %w", k.Location, k.Object, err)
+	}
+	if !r.matches(k) {
+		// Another process may have put it, or the new file's, since.
+		if r, err = c.dbGet(ctx, k); err != nil {
 			return nil, false, fmt.Errorf("walcache: get %s %s: %w", k.Location, k.Object, err)
 		}
+		if !r.matches(k) {
+			return nil, false, nil
+		}
 	}
-	b, ok := blob.([]byte)
-	if !ok || size != k.Size || mtime != k.ModTime.UnixNano() || etag != k.ETag ||
-		version != int64(wal.SummaryVersion) || crc != int64(crc32.Checksum(b, castagnoli)) {
+	c.mu.Lock()
+	sum, blob := r.sum, r.blob
+	c.mu.Unlock()
+	if sum != nil {
+		return sum, true, nil
+	}
+	// Decoded outside the lock, so that the callers' workers decode in
+	// parallel; two decoding the same row is harmless, the first wins.
+	sum = new(wal.SegmentSummary)
+	if err := sum.UnmarshalBinary(blob); err != nil {
 		return nil, false, nil
 	}
-	var s wal.SegmentSummary
-	if err := s.UnmarshalBinary(b); err != nil {
-		return nil, false, nil
+	c.mu.Lock()
+	if r.sum == nil {
+		r.sum, r.blob = sum, nil
 	}
-	return &s, true, nil
+	sum = r.sum
+	c.mu.Unlock()
+	return sum, true, nil
 }
 
-// memGet answers from the rows of k's location, loading them all with
-// one query the first time. A row missing from memory is looked up in the
-// database (another process may have put it since).
-func (c *Cache) memGet(ctx context.Context, k Key) (memRow, bool, error) {
+func (r *memRow) matches(k Key) bool {
+	return r != nil && r.size == k.Size && r.mtime == k.ModTime.UnixNano() && r.etag == k.ETag
+}
+
+// memGet returns the row kept in memory for k's object (of any file
+// identity), nil when there is none. It loads the rows of k's location,
+// all with one query, the first time.
+func (c *Cache) memGet(ctx context.Context, k Key) (*memRow, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.loaded[k.Location] {
-		rows, err := c.db.QueryContext(ctx, `SELECT object, size, mtime_ns, etag, version, summary, crc
-			FROM summaries WHERE location = ?`, k.Location)
-		if err != nil {
-			return memRow{}, false, err
+		if err := c.load(ctx, k.Location); err != nil {
+			return nil, err
 		}
-		if c.mem == nil {
-			c.mem, c.loaded = map[memKey]memRow{}, map[string]bool{}
-		}
-		for rows.Next() {
-			var obj string
-			var r memRow
-			if err := rows.Scan(&obj, &r.size, &r.mtime, &r.etag, &r.version, &r.blob, &r.crc); err != nil {
-				continue // a damaged row is a miss
-			}
-			c.mem[memKey{k.Location, obj}] = r
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return memRow{}, false, err
-		}
-		c.loaded[k.Location] = true
 	}
-	r, ok := c.mem[memKey{k.Location, k.Object}]
-	return r, ok, nil
+	return c.mem[memKey{k.Location, k.Object}], nil
+}
+
+// dbGet reads k's object's row from the database and keeps it in memory;
+// nil when there is none or it is damaged.
+func (c *Cache) dbGet(ctx context.Context, k Key) (*memRow, error) {
+	// Scanned as driver values, so that a row of unexpected types is a
+	// miss rather than a conversion error.
+	var size, mtime, etag, version, blob, crc any
+	err := c.get.QueryRowContext(ctx, k.Location, k.Object).Scan(&size, &mtime, &etag, &version, &blob, &crc)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	r := newRow(size, mtime, etag, version, blob, crc)
+	if r != nil {
+		c.mu.Lock()
+		c.mem[memKey{k.Location, k.Object}] = r
+		c.mu.Unlock()
+	}
+	return r, nil
+}
+
+// load reads every row of location into memory; c.mu is held.
+func (c *Cache) load(ctx context.Context, location string) error {
+	rows, err := c.db.QueryContext(ctx, `SELECT object, size, mtime_ns, etag, version, summary, crc
+		FROM summaries WHERE location = ?`, location)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if c.mem == nil {
+		c.mem, c.loaded = map[memKey]*memRow{}, map[string]bool{}
+	}
+	var obj string
+	var size, mtime, etag, version, blob, crc any
+	for rows.Next() {
+		if err := rows.Scan(&obj, &size, &mtime, &etag, &version, &blob, &crc); err != nil {
+			continue // a damaged row is a miss
+		}
+		if r := newRow(size, mtime, etag, version, blob, crc); r != nil {
+			c.mem[memKey{location, obj}] = r
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	c.loaded[location] = true
+	return nil
+}
+
+// newRow checks a row's types, summary version and CRC, nil when any is
+// wrong.
+func newRow(size, mtime, etag, version, blob, crc any) *memRow {
+	sz, ok1 := size.(int64)
+	mt, ok2 := mtime.(int64)
+	et, ok3 := etag.(string)
+	b, ok4 := blob.([]byte)
+	if !ok1 || !ok2 || !ok3 || !ok4 || version != int64(wal.SummaryVersion) || crc != int64(crc32.Checksum(b, castagnoli)) {
+		return nil
+	}
+	return &memRow{size: sz, mtime: mt, etag: et, blob: b}
 }
 
 // Put keeps sum as the summary of the file k names, replacing what was
 // kept for that object. When several processes put the same object, the
-// last one wins; readers see either whole row.
+// last one wins; readers see either whole row. Later Gets in this process
+// return sum itself: it must not be modified after Put.
 func (c *Cache) Put(ctx context.Context, k Key, sum *wal.SegmentSummary) error {
 	if c == nil || c.db == nil {
 		return nil
@@ -285,8 +365,7 @@ func (c *Cache) Put(ctx context.Context, k Key, sum *wal.SegmentSummary) error {
 	}
 	c.mu.Lock()
 	if c.loaded[k.Location] {
-		c.mem[memKey{k.Location, k.Object}] = memRow{size: k.Size, mtime: k.ModTime.UnixNano(), etag: k.ETag,
-			version: int64(wal.SummaryVersion), blob: b, crc: crc}
+		c.mem[memKey{k.Location, k.Object}] = &memRow{size: k.Size, mtime: k.ModTime.UnixNano(), etag: k.ETag, sum: sum}
 	}
 	c.mu.Unlock()
 	return nil

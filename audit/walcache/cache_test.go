@@ -340,3 +340,34 @@ func TestCachedChain(t *testing.T) {
 		t.Errorf("fresh: %s %v %d events; cached: %s %v %d events", e1, err1, a, e2, err2, b)
 	}
 }
+
+// TestReplacedByAnotherProcess: a handle that has loaded a location sees
+// the summary another handle put since for a replaced file, and decodes
+// a row once for every Get.
+func TestReplacedByAnotherProcess(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	a, b := open(t, dir), open(t, dir)
+	if err := a.Put(ctx, key(1), summary(1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := a.Get(ctx, key(1)); !ok || err != nil {
+		t.Fatalf("own put: hit %v, %v", ok, err)
+	}
+	k := key(1)
+	k.Size++
+	if err := b.Put(ctx, k, summary(2)); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok, err := a.Get(ctx, k); !ok || err != nil || !reflect.DeepEqual(got, summary(2)) {
+		t.Fatalf("replaced by another handle: hit %v, %v", ok, err)
+	}
+	if _, ok, _ := a.Get(ctx, key(1)); ok {
+		t.Error("the replaced file's old identity still hits")
+	}
+	s1, _, _ := b.Get(ctx, k)
+	s2, _, _ := b.Get(ctx, k)
+	if s1 == nil || s1 != s2 {
+		t.Error("a row was decoded again")
+	}
+}

@@ -11,6 +11,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/pprof"
+	"slices"
 	"time"
 
 	"github.com/walaudit/walaudit/audit/walcache"
@@ -21,14 +23,17 @@ import (
 func main() {
 	n := flag.Int("segments", 1000, "segments of WAL to archive (1 MiB each)")
 	keep := flag.String("keep", "", "copy the archive's segments into `DIR` (for bench_waldump.sh)")
+	prof := flag.String("cpuprofile", "", "write a CPU profile of the warm runs to `FILE`")
+	reps := flag.Int("warm", 1, "warm runs (the median is reported; more give a profile more samples)")
+	reopen := flag.Bool("reopen", false, "reopen the cache before the warm runs, as a new process would (no rows in memory)")
 	flag.Parse()
-	if err := run(*n, *keep); err != nil {
+	if err := run(*n, *keep, *prof, *reps, *reopen); err != nil {
 		fmt.Fprintln(os.Stderr, "benchcache:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n int, keep string) error {
+func run(n int, keep, prof string, reps int, reopen bool) error {
 	ctx := context.Background()
 	bin, err := pgserver.FindBin(ctx, "", 0)
 	if err != nil {
@@ -102,17 +107,47 @@ func run(n int, keep string) error {
 		if err != nil {
 			return 0, err
 		}
-		fmt.Printf("%-22s %8.3fs  %s, stop %v\n", name, d.Seconds(), res.Verdict, res.Stop.LSN)
+		fmt.Printf("%-22s %8.4fs  %s, stop %v\n", name, d.Seconds(), res.Verdict, res.Stop.LSN)
 		return d, nil
 	}
 	cold, err := measure("cold cache", cache)
 	if err != nil {
 		return err
 	}
-	warm, err := measure("warm cache", cache)
-	if err != nil {
-		return err
+	if prof != "" {
+		f, err := os.Create(prof)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
 	}
+	var warms []time.Duration
+	for range max(reps, 1) {
+		c := cache
+		if reopen {
+			// A repeated check is usually another process: it starts with
+			// nothing of the cache in memory.
+			if c, err = walcache.Open(dir); err != nil {
+				return err
+			}
+		}
+		d, err := measure("warm cache", c)
+		if reopen {
+			c.Close()
+		}
+		if err != nil {
+			return err
+		}
+		warms = append(warms, d)
+	}
+	if prof != "" {
+		pprof.StopCPUProfile()
+	}
+	slices.Sort(warms)
+	warm := warms[len(warms)/2]
 	none, err := measure("no cache", nil)
 	if err != nil {
 		return err
