@@ -49,6 +49,21 @@ func BenchmarkScanSegmentDense(b *testing.B) {
 	}
 }
 
+// BenchmarkScanSegmentBytes is BenchmarkScanSegment without the copies
+// of a reader.
+func BenchmarkScanSegmentBytes(b *testing.B) {
+	segs := realSegments(b)
+	b.SetBytes(int64(len(segs)) * int64(walname.MinSegmentSize))
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, s := range segs {
+			if _, err := wal.ScanSegmentBytes(s.data, s.name, wal.Options{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
 // BenchmarkReader reads all fixture segments as one stream.
 func BenchmarkReader(b *testing.B) {
 	src := realSource(b)
@@ -118,6 +133,39 @@ func BenchmarkScanDir(b *testing.B) {
 				_, err = wal.ScanSegment(f, filepath.Base(p), wal.Options{})
 				f.Close()
 				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	// Files mapped into memory, as inspect reads them.
+	b.Run("mapped", func(b *testing.B) {
+		b.SetBytes(total)
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, p := range paths {
+				if !walname.IsSegmentName(filepath.Base(p)) {
+					continue
+				}
+				f, err := os.Open(p)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, err = wal.ScanSegmentFile(f, filepath.Base(p), wal.Options{})
+				f.Close()
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	// In memory without copies: the decoder alone.
+	b.Run("bytes", func(b *testing.B) {
+		b.SetBytes(total)
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, f := range files {
+				if _, err := wal.ScanSegmentBytes(f.data, f.name, wal.Options{}); err != nil {
 					b.Fatal(err)
 				}
 			}

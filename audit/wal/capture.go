@@ -2,8 +2,8 @@ package wal
 
 import (
 	"encoding/binary"
-	"hash/crc32"
 	"iter"
+	"math/bits"
 	"slices"
 
 	"github.com/walaudit/walaudit/walname"
@@ -138,7 +138,7 @@ func (b *spanBuilder) start(total uint64) {
 
 func (b *spanBuilder) add(p []byte) {
 	const keep = SpanPrefix + SpanSuffix
-	b.crc = crc32.Update(b.crc, castagnoli, p)
+	b.crc = crcUpdate(b.crc, p)
 	off := b.n
 	b.n += uint64(len(p))
 	if b.total <= keep {
@@ -208,7 +208,7 @@ func (c *capture) reset() {
 }
 
 func (c *capture) onPage(s *stream, ptr walname.LSN, tli walname.TimelineID) {
-	idx := uint32((uint64(ptr) - uint64(c.segStart)) / s.pageSize)
+	idx := uint32((uint64(ptr) - uint64(c.segStart)) >> bits.TrailingZeros64(s.pageSize)) // a power of two
 	if int(idx) >= c.pages {
 		c.pages = int(idx) + 1
 	}

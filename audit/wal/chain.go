@@ -462,7 +462,7 @@ func (w *walker) leave(sum *SegmentSummary) (walname.LSN, error) {
 			return w.s.next, incomplete("%s: header of the record at %s not kept", next.File, p.start)
 		}
 		h := parseRecordHeader(pre)
-		if err := w.s.checkHeader(h, p.start); err != nil {
+		if err := w.s.checkHeader(&h, p.start); err != nil {
 			return w.stop(next, w.s.ce(p.file, p.start, err))
 		}
 		p.hdrDone = true

@@ -86,3 +86,16 @@ func crcCombine(crc1, crc2 uint32, len2 uint64) uint32 {
 func crcStrip(crcAB, crcA uint32, lenB uint64) uint32 {
 	return crcAB ^ multModP(x8nModP(lenB), crcA)
 }
+
+// xnModP returns x^n mod P.
+func xnModP(n uint64) uint32 {
+	t := x2nTable()
+	p := uint32(1) << 31 // x^0
+	for k := 0; n != 0; k++ {
+		if n&1 != 0 {
+			p = multModP(t[k&31], p)
+		}
+		n >>= 1
+	}
+	return p
+}

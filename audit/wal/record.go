@@ -141,8 +141,8 @@ func VerifyCRC(raw []byte) error {
 	if len(raw) < RecordHeaderSize {
 		return errorf(ErrRecordLength, "record of %d bytes is shorter than its header", len(raw))
 	}
-	c := crc32.Update(0, castagnoli, raw[RecordHeaderSize:])
-	c = crc32.Update(c, castagnoli, raw[:20])
+	c := crcUpdate(0, raw[RecordHeaderSize:])
+	c = crcUpdate(c, raw[:20])
 	if want := binary.LittleEndian.Uint32(raw[20:]); c != want {
 		return errorf(ErrChecksum, "record CRC mismatch: got %08x, want %08x", c, want)
 	}
@@ -157,6 +157,17 @@ type recordHeader struct {
 	info   uint8
 	rmid   RmgrID
 	crc    uint32
+}
+
+// parse sets h from the header at the start of b, field by field (see
+// decodeFragments).
+func (h *recordHeader) parse(b []byte) {
+	h.totLen = binary.LittleEndian.Uint32(b[0:])
+	h.xid = binary.LittleEndian.Uint32(b[4:])
+	h.prev = walname.LSN(binary.LittleEndian.Uint64(b[8:]))
+	h.info = b[16]
+	h.rmid = RmgrID(b[17])
+	h.crc = binary.LittleEndian.Uint32(b[20:])
 }
 
 func parseRecordHeader(b []byte) recordHeader {
@@ -218,17 +229,22 @@ func decodeFragments(b []byte, totLen int, lay *layout, blockSize uint32, rec *R
 	if len(b) < RecordHeaderSize {
 		return 0, errNeedBytes
 	}
-	h := parseRecordHeader(b)
-	if int64(h.totLen) != int64(totLen) {
-		return 0, errorf(ErrRecordLength, "xl_tot_len %d does not match the %d bytes of the record", h.totLen, totLen)
+	hTotLen, rmid := binary.LittleEndian.Uint32(b), RmgrID(b[17])
+	if int64(hTotLen) != int64(totLen) {
+		return 0, errorf(ErrRecordLength, "xl_tot_len %d does not match the %d bytes of the record", hTotLen, totLen)
 	}
-	if !lay.validRmgr(h.rmid) {
-		return 0, errorf(ErrRmID, "invalid resource manager ID %d", uint8(h.rmid))
+	if !lay.validRmgr(rmid) {
+		return 0, errorf(ErrRmID, "invalid resource manager ID %d", uint8(rmid))
 	}
-	// Field by field: this runs for every record, and a composite literal
-	// would clear and copy the whole struct.
+	// Field by field, straight from the bytes: this runs for every record,
+	// and a struct built first and then copied costs more (the copy's
+	// wide loads cannot be forwarded from the narrow stores).
 	rec.Major = lay.major
-	rec.TotLen, rec.XID, rec.Prev, rec.Info, rec.RmID, rec.CRC = h.totLen, h.xid, h.prev, h.info, h.rmid, h.crc
+	rec.TotLen, rec.RmID = hTotLen, rmid
+	rec.XID = binary.LittleEndian.Uint32(b[4:])
+	rec.Prev = walname.LSN(binary.LittleEndian.Uint64(b[8:]))
+	rec.Info = b[16]
+	rec.CRC = binary.LittleEndian.Uint32(b[20:])
 	rec.Origin, rec.ToplevelXID = 0, 0
 	rec.Blocks = rec.Blocks[:0]
 	rec.MainData = nil
@@ -243,10 +259,8 @@ func decodeFragments(b []byte, totLen int, lay *layout, blockSize uint32, rec *R
 	pos, end := RecordHeaderSize, totLen
 	var datatotal, mainLen uint64
 	maxID := -1
-	var lastRel RelFileLocator
-	haveRel := false
 	short := func() error {
-		return errorf(ErrRecordFormat, "record with invalid length: fragment headers run past xl_tot_len %d", h.totLen)
+		return errorf(ErrRecordFormat, "record with invalid length: fragment headers run past xl_tot_len %d", hTotLen)
 	}
 	// need reports a field of n bytes at pos that the record has but b
 	// does not hold.
@@ -311,54 +325,17 @@ loop:
 				return 0, errNeedBytes
 			}
 			ff := b[pos]
-			blk := BlockRef{ID: id, Fork: ForkNumber(ff & bkpBlockForkMask), Flags: ff &^ bkpBlockForkMask}
-			blk.DataLen = binary.LittleEndian.Uint16(b[pos+1:])
-			pos += 3
-			hasData := ff&bkpBlockHasData != 0
-			if hasData && blk.DataLen == 0 {
-				return 0, errorf(ErrRecordFormat, "BKPBLOCK_HAS_DATA set, but no data included (block %d)", id)
+			// Filled in place, for the same reason as the header fields;
+			// a block that fails its checks is dropped again.
+			rec.Blocks = append(rec.Blocks, BlockRef{})
+			n, err := decodeBlock(&rec.Blocks, id, ff, b, pos, end, lay, blockSize)
+			if err != nil {
+				rec.Blocks = rec.Blocks[:len(rec.Blocks)-1]
+				return 0, err
 			}
-			if !hasData && blk.DataLen != 0 {
-				return 0, errorf(ErrRecordFormat, "BKPBLOCK_HAS_DATA not set, but data length is %d (block %d)", blk.DataLen, id)
-			}
-			datatotal += uint64(blk.DataLen)
-			if ff&bkpBlockHasImage != 0 {
-				n, err := decodeImageHeader(&blk, b[pos:min(end, len(b))], end-pos, lay, blockSize)
-				if err != nil {
-					return 0, err
-				}
-				pos += n
-				datatotal += uint64(blk.ImageLen)
-			}
-			if ff&bkpBlockSameRel == 0 {
-				if end-pos < 12 {
-					return 0, short()
-				}
-				if need(12) {
-					return 0, errNeedBytes
-				}
-				blk.Rel = RelFileLocator{
-					Spc: binary.LittleEndian.Uint32(b[pos:]),
-					DB:  binary.LittleEndian.Uint32(b[pos+4:]),
-					Rel: binary.LittleEndian.Uint32(b[pos+8:]),
-				}
-				pos += 12
-			} else {
-				if !haveRel {
-					return 0, errorf(ErrRecordFormat, "BKPBLOCK_SAME_REL set but no previous rel (block %d)", id)
-				}
-				blk.Rel = lastRel
-			}
-			if end-pos < 4 {
-				return 0, short()
-			}
-			if need(4) {
-				return 0, errNeedBytes
-			}
-			blk.Block = binary.LittleEndian.Uint32(b[pos:])
-			pos += 4
-			rec.Blocks = append(rec.Blocks, blk)
-			lastRel, haveRel = blk.Rel, true
+			blk := &rec.Blocks[len(rec.Blocks)-1]
+			pos += n
+			datatotal += uint64(blk.DataLen) + uint64(blk.ImageLen)
 		default:
 			return 0, errorf(ErrRecordFormat, "invalid block_id %d", id)
 		}
@@ -367,6 +344,61 @@ loop:
 		return 0, errorf(ErrRecordFormat, "record with invalid length: fragments need %d bytes, %d remain", datatotal, remaining)
 	}
 	return int(mainLen), nil
+}
+
+// decodeBlock fills in the last of blocks, with block id, from its block
+// header at b[pos:] up to a record end end, whose first byte, fork_flags,
+// is ff; it returns the header's length. The relation of a SAME_REL block
+// is that of the block before it.
+func decodeBlock(blocks *[]BlockRef, id, ff uint8, b []byte, pos, end int, lay *layout, blockSize uint32) (int, error) {
+	bs := *blocks
+	blk := &bs[len(bs)-1]
+	start := pos
+	short := func() error {
+		return errorf(ErrRecordFormat, "record with invalid length: fragment headers run past xl_tot_len %d", end)
+	}
+	blk.ID, blk.Fork, blk.Flags = id, ForkNumber(ff&bkpBlockForkMask), ff&^bkpBlockForkMask
+	blk.DataLen = binary.LittleEndian.Uint16(b[pos+1:])
+	pos += 3
+	hasData := ff&bkpBlockHasData != 0
+	if hasData && blk.DataLen == 0 {
+		return 0, errorf(ErrRecordFormat, "BKPBLOCK_HAS_DATA set, but no data included (block %d)", id)
+	}
+	if !hasData && blk.DataLen != 0 {
+		return 0, errorf(ErrRecordFormat, "BKPBLOCK_HAS_DATA not set, but data length is %d (block %d)", blk.DataLen, id)
+	}
+	if ff&bkpBlockHasImage != 0 {
+		n, err := decodeImageHeader(blk, b[pos:min(end, len(b))], end-pos, lay, blockSize)
+		if err != nil {
+			return 0, err
+		}
+		pos += n
+	}
+	if ff&bkpBlockSameRel == 0 {
+		if end-pos < 12 {
+			return 0, short()
+		}
+		if pos+12 > len(b) {
+			return 0, errNeedBytes
+		}
+		blk.Rel.Spc = binary.LittleEndian.Uint32(b[pos:])
+		blk.Rel.DB = binary.LittleEndian.Uint32(b[pos+4:])
+		blk.Rel.Rel = binary.LittleEndian.Uint32(b[pos+8:])
+		pos += 12
+	} else {
+		if len(bs) < 2 {
+			return 0, errorf(ErrRecordFormat, "BKPBLOCK_SAME_REL set but no previous rel (block %d)", id)
+		}
+		blk.Rel = bs[len(bs)-2].Rel
+	}
+	if end-pos < 4 {
+		return 0, short()
+	}
+	if pos+4 > len(b) {
+		return 0, errNeedBytes
+	}
+	blk.Block = binary.LittleEndian.Uint32(b[pos:])
+	return pos + 4 - start, nil
 }
 
 // decodeImageHeader decodes XLogRecordBlockImageHeader (and the hole

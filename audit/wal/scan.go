@@ -157,6 +157,21 @@ func (s *SegmentSummary) RecordAtOrAfter(lsn walname.LSN) (walname.LSN, bool) {
 // with opts.SegmentSize set and nothing else: a chain applies the system
 // identifier and timeline rules of its own options.
 func ScanSegment(r io.Reader, name string, opts Options) (*SegmentSummary, error) {
+	return scanSegment(r, nil, name, opts)
+}
+
+// ScanSegmentBytes is [ScanSegment] of a file held in memory (read whole,
+// or mapped): the same summary as ScanSegment(bytes.NewReader(data), name,
+// opts), without copying the bytes. data is only read, and the summary
+// does not refer to it.
+func ScanSegmentBytes(data []byte, name string, opts Options) (*SegmentSummary, error) {
+	if data == nil {
+		data = []byte{} // nil means "read from r" to scanSegment
+	}
+	return scanSegment(nil, data, name, opts)
+}
+
+func scanSegment(r io.Reader, data []byte, name string, opts Options) (*SegmentSummary, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
@@ -171,7 +186,7 @@ func ScanSegment(r io.Reader, name string, opts Options) (*SegmentSummary, error
 		events: bufs.events[:0],
 		cap:    &bufs.cap,
 	}
-	sum, err := s.scan(r, name)
+	sum, err := s.scan(r, data, name)
 	if cap(s.asm) <= maxPooledAsm {
 		bufs.asm, bufs.events = s.asm[:0], s.events[:0]
 		clear(bufs.events[:cap(bufs.events)]) // drop references to names and parameters
@@ -194,9 +209,10 @@ const maxPooledAsm = 1 << 20
 
 var scanBufPool = sync.Pool{New: func() any { return &scanBufs{chunk: make([]byte, chunkSize)} }}
 
-func (s *stream) scan(r io.Reader, name string) (*SegmentSummary, error) {
+func (s *stream) scan(r io.Reader, data []byte, name string) (*SegmentSummary, error) {
 	sum := &SegmentSummary{File: name}
 	s.seg = newSegFile(r, name, 0, s.buf)
+	s.seg.data = data
 	s.segTLI = nameTLI(name)
 
 	fail := func(err error) (*SegmentSummary, error) {

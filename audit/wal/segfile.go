@@ -30,6 +30,10 @@ type segFile struct {
 	bufLen int           // valid bytes in buf
 	read   int64         // bytes consumed from r
 	eof    bool
+	// data, when not nil, is the whole file in memory: chunks are slices
+	// of it instead of copies, read in the same steps as from r so that
+	// sizes and errors come out the same.
+	data []byte
 }
 
 func newSegFile(r io.Reader, name string, segno walname.SegNo, buf []byte) *segFile {
@@ -57,6 +61,14 @@ func (f *segFile) page(off int64, n int) ([]byte, error) {
 }
 
 func (f *segFile) fill() error {
+	if f.data != nil {
+		n := min(chunkSize, len(f.data)-int(f.read))
+		f.buf = f.data[f.read : f.read+int64(n) : f.read+int64(n)]
+		f.bufOff, f.bufLen = f.read, n
+		f.read += int64(n)
+		f.eof = n < chunkSize // as io.ReadFull into a chunk reports it
+		return nil
+	}
 	n, err := io.ReadFull(f.r, f.buf)
 	f.bufOff, f.bufLen = f.read, n
 	f.read += int64(n)

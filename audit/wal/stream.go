@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"slices"
 
 	"github.com/walaudit/walaudit/walname"
@@ -283,7 +284,9 @@ func (s *stream) loadPage(ptr walname.LSN) error {
 	if s.page != nil && s.pagePtr == ptr {
 		return nil
 	}
-	segno := walname.SegNo(uint64(ptr) / s.segSize)
+	// Page and segment sizes are powers of two: masks and shifts, not
+	// divisions, on this path taken for every page.
+	segno := walname.SegNo(uint64(ptr) >> bits.TrailingZeros64(s.segSize))
 	if s.seg == nil || s.seg.segno != segno {
 		if err := s.openSegment(segno); err != nil {
 			return err
@@ -292,7 +295,8 @@ func (s *stream) loadPage(ptr walname.LSN) error {
 			return nil
 		}
 	}
-	pg, err := s.seg.page(int64(uint64(ptr)%s.segSize), int(s.pageSize))
+	off := int64(uint64(ptr) & (s.segSize - 1))
+	pg, err := s.seg.page(off, int(s.pageSize))
 	if err != nil {
 		return s.pageReadErr(err)
 	}
@@ -371,7 +375,7 @@ func (s *stream) skipContinuation(pagePtr walname.LSN) (walname.LSN, error) {
 }
 
 // checkHeader applies ValidXLogRecordHeader to a record at recPtr.
-func (s *stream) checkHeader(h recordHeader, recPtr walname.LSN) error {
+func (s *stream) checkHeader(h *recordHeader, recPtr walname.LSN) error {
 	if h.totLen < RecordHeaderSize {
 		return errorf(ErrRecordLength, "invalid record length at %s: expected at least %d, got %d", recPtr, RecordHeaderSize, h.totLen)
 	}
@@ -425,7 +429,7 @@ var errRestart = errors.New("restart at overwrite contrecord")
 func (s *stream) readRecordAt(recPtrp *walname.LSN, overwritten walname.LSN) error {
 	recPtr := *recPtrp
 	pageSize := s.pageSize
-	pageOff := uint64(recPtr) % pageSize
+	pageOff := uint64(recPtr) & (pageSize - 1) // a power of two
 	pagePtr := recPtr - walname.LSN(pageOff)
 	if err := s.loadPage(pagePtr); err != nil {
 		return err
@@ -439,7 +443,7 @@ func (s *stream) readRecordAt(recPtrp *walname.LSN, overwritten walname.LSN) err
 			if recPtr, err = s.skipContinuation(pagePtr); err != nil {
 				return err
 			}
-			pageOff = uint64(recPtr) % pageSize
+			pageOff = uint64(recPtr) & (pageSize - 1)
 			pagePtr = recPtr - walname.LSN(pageOff)
 		} else {
 			pageOff = uint64(s.hdr.Size())
@@ -465,9 +469,9 @@ func (s *stream) readRecordAt(recPtrp *walname.LSN, overwritten walname.LSN) err
 	var h recordHeader
 	gotHeader := false
 	if avail >= RecordHeaderSize {
-		h = parseRecordHeader(pg[pageOff:])
-		s.noteLink(h, recPtr)
-		if err := s.checkHeader(h, recPtr); err != nil {
+		h.parse(pg[pageOff:])
+		s.noteLink(&h, recPtr)
+		if err := s.checkHeader(&h, recPtr); err != nil {
 			return s.ce(file, recPtr, err)
 		}
 		gotHeader = true
@@ -477,6 +481,7 @@ func (s *stream) readRecordAt(recPtrp *walname.LSN, overwritten walname.LSN) err
 
 	var raw []byte
 	var end walname.LSN
+	var lean leanCheck
 	if uint64(totLen) <= avail {
 		raw = pg[pageOff : pageOff+uint64(totLen)]
 		end = recPtr + walname.LSN(totLen)
@@ -488,6 +493,13 @@ func (s *stream) readRecordAt(recPtrp *walname.LSN, overwritten walname.LSN) err
 		// header bytes.
 		keep := s.src != nil || uint64(totLen) <= s.segSize-uint64(recPtr)%s.segSize
 		asm := append(s.asm[:0], pg[pageOff:]...)
+		// A scan needs the whole record only for the payloads it decodes
+		// (XLOG and Transaction records): the others it checks without
+		// copying them.
+		leanOK := keep && s.cap != nil
+		if gotHeader && leanOK && h.rmid > RmXact {
+			lean.start(asm, totLen, s.lay, s.opts.BlockSize, &s.rec)
+		}
 		// A scan keeps what Chain needs of a record that may go on in
 		// the next segment: from asm when it holds all bytes, else here.
 		var part *spanBuilder
@@ -526,7 +538,7 @@ func (s *stream) readRecordAt(recPtrp *walname.LSN, overwritten walname.LSN) err
 				s.asm = asm
 				return s.ce(s.seg.name, pagePtr, errorf(ErrContRecord, "invalid contrecord length %d (expected %d) at %s", rem, int64(totLen)-int64(got), pagePtr))
 			}
-			if keep && got == avail {
+			if keep && !lean.on && got == avail {
 				// xl_tot_len passed the cross-check: reserve for it (up to
 				// a bound, so that crafted input cannot force a huge
 				// allocation before its data is seen).
@@ -537,7 +549,9 @@ func (s *stream) readRecordAt(recPtrp *walname.LSN, overwritten walname.LSN) err
 			if part != nil {
 				part.add(s.page[hs : hs+n])
 			}
-			if keep {
+			if lean.on {
+				asm = lean.add(asm, s.page[hs:hs+n], totLen, s.lay, s.opts.BlockSize, &s.rec)
+			} else if keep {
 				asm = append(asm, s.page[hs:hs+n]...)
 			} else if len(asm) < RecordHeaderSize {
 				asm = append(asm, s.page[hs:hs+min(n, RecordHeaderSize)]...)
@@ -545,13 +559,16 @@ func (s *stream) readRecordAt(recPtrp *walname.LSN, overwritten walname.LSN) err
 			got += n
 			end = pagePtr + walname.LSN(hs+n)
 			if !gotHeader && got >= RecordHeaderSize {
-				h = parseRecordHeader(asm)
-				s.noteLink(h, recPtr)
-				if err := s.checkHeader(h, recPtr); err != nil {
+				h.parse(asm)
+				s.noteLink(&h, recPtr)
+				if err := s.checkHeader(&h, recPtr); err != nil {
 					s.asm = asm
 					return s.ce(file, recPtr, err)
 				}
 				gotHeader = true
+				if leanOK && h.rmid > RmXact {
+					lean.start(asm, totLen, s.lay, s.opts.BlockSize, &s.rec)
+				}
 			}
 		}
 		s.asm = asm
@@ -561,11 +578,17 @@ func (s *stream) readRecordAt(recPtrp *walname.LSN, overwritten walname.LSN) err
 		raw = asm
 	}
 
-	if err := VerifyCRC(raw); err != nil {
-		return s.ce(file, recPtr, err)
-	}
-	if err := decodeRecord(raw, s.lay, s.opts.BlockSize, &s.rec); err != nil {
-		return s.ce(file, recPtr, err)
+	if lean.on {
+		if err := lean.finish(s.asm); err != nil {
+			return s.ce(file, recPtr, err)
+		}
+	} else {
+		if err := VerifyCRC(raw); err != nil {
+			return s.ce(file, recPtr, err)
+		}
+		if err := decodeRecord(raw, s.lay, s.opts.BlockSize, &s.rec); err != nil {
+			return s.ce(file, recPtr, err)
+		}
 	}
 	next := walname.LSN(maxAlign(uint64(end)))
 	if s.rec.RmID == RmXLOG && s.rec.Info&^XLRInfoMask == XLOGSwitch {
@@ -600,7 +623,7 @@ func (s *stream) dataToSegmentEnd(at walname.LSN) uint64 {
 // noteLink lets a scan remember the back-link of a record read before the
 // first complete one, which it can only check for plausibility; Chain
 // compares it with the record read before the segment.
-func (s *stream) noteLink(h recordHeader, recPtr walname.LSN) {
+func (s *stream) noteLink(h *recordHeader, recPtr walname.LSN) {
 	if s.cap == nil || s.havePrev || h.totLen < RecordHeaderSize || h.totLen > MaxRecordSize || !s.lay.validRmgr(h.rmid) {
 		return
 	}
@@ -662,4 +685,55 @@ func checkOverwrite(rec *Record, overwritten walname.LSN) error {
 		return errorf(ErrOverwrite, "mismatching overwritten LSN %s -> %s", overwritten, got)
 	}
 	return nil
+}
+
+// leanCheck applies VerifyCRC and decodeRecord's checks to a record that
+// crosses pages without assembling it: the CRC is taken over the parts as
+// they pass, and only the front of the record that holds the fragment
+// headers is kept. The record's Raw and MainData are not set; scans use
+// it for records whose payloads they do not decode.
+type leanCheck struct {
+	on   bool
+	crc  uint32 // of the record's bytes after its header, so far
+	done bool   // the fragment headers are decoded, with outcome err
+	err  error
+}
+
+// start begins with the front asm of the record, which holds the header.
+func (l *leanCheck) start(asm []byte, totLen uint32, lay *layout, blockSize uint32, rec *Record) {
+	l.on, l.crc = true, crcUpdate(0, asm[RecordHeaderSize:])
+	l.decode(asm, totLen, lay, blockSize, rec)
+}
+
+// add takes the next part p of the record, returning the front.
+func (l *leanCheck) add(asm, p []byte, totLen uint32, lay *layout, blockSize uint32, rec *Record) []byte {
+	l.crc = crcUpdate(l.crc, p)
+	if !l.done {
+		// The fragment headers go on in p.
+		asm = append(asm, p...)
+		l.decode(asm, totLen, lay, blockSize, rec)
+	}
+	return asm
+}
+
+// decode decodes the fragment headers from the front asm; decodeFragments
+// reaches the same outcome from a front as from the whole record, unless
+// it needs more of it.
+func (l *leanCheck) decode(asm []byte, totLen uint32, lay *layout, blockSize uint32, rec *Record) {
+	_, l.err = decodeFragments(asm, int(totLen), lay, blockSize, rec)
+	l.done = l.err != errNeedBytes
+}
+
+// finish completes the CRC with the header in asm and reports the first
+// problem, in VerifyCRC's then decodeRecord's order.
+func (l *leanCheck) finish(asm []byte) error {
+	c := crcUpdate(l.crc, asm[:20])
+	if want := binary.LittleEndian.Uint32(asm[20:]); c != want {
+		return errorf(ErrChecksum, "record CRC mismatch: got %08x, want %08x", c, want)
+	}
+	if !l.done {
+		// Unreachable: with all its bytes a record never needs more.
+		return errorf(ErrRecordFormat, "record with invalid length: fragment headers run past xl_tot_len")
+	}
+	return l.err
 }

@@ -306,6 +306,15 @@ func prepareInspect(ctx context.Context, files []string, workers int) ([]*inspec
 	err := forEachOrdered(ctx, len(jobs), workers, len(jobs),
 		func(ctx context.Context, i int) struct{} {
 			j := jobs[i]
+			if f, head := openPlain(j); f != nil {
+				// Uncompressed: no decompressor (and its buffer) needed.
+				j.head = head
+				f.Close()
+				if h, ok := walHeader(j.head); ok && h.IsLong() {
+					j.sysID = h.SysID
+				}
+				return struct{}{}
+			}
 			cr, err := openContent(ctx, j.path, j.suffix)
 			if err != nil {
 				return struct{}{} // the scan reports it
@@ -321,6 +330,44 @@ func prepareInspect(ctx context.Context, files []string, workers int) ([]*inspec
 		},
 		func(int, struct{}) error { return nil })
 	return jobs, err
+}
+
+// plainHead reads the first bytes of f, a file without a compression
+// suffix, when its content is not compressed either (as codec.Open sniffs
+// it): then they are the first bytes of the content. ok is false when the
+// content needs codec.Open, or the read failed (codec.Open reports it).
+func plainHead(f *os.File) (head []byte, ok bool) {
+	buf := make([]byte, wal.LongPageHeaderSize)
+	n, err := f.ReadAt(buf, 0)
+	if err != nil && err != io.EOF {
+		return nil, false
+	}
+	// Magics are shorter than a page header: Sniff decides on these bytes
+	// as codec.Open does on its shorter peek.
+	if c, _ := codec.Sniff(buf[:n]); c != codec.None {
+		return nil, false
+	}
+	return buf[:n], true
+}
+
+// openPlain opens the file of j when its content is uncompressed WAL (or
+// anything codec.Open passes through unchanged) under a name without a
+// compression suffix, with its first bytes; nil when it is not, or cannot
+// be opened (the ordinary path then says why).
+func openPlain(j *inspectJob) (*os.File, []byte) {
+	if j.suffix != walname.CompressNone {
+		return nil, nil
+	}
+	f, err := os.Open(j.path)
+	if err != nil {
+		return nil, nil
+	}
+	head, ok := plainHead(f)
+	if !ok {
+		f.Close()
+		return nil, nil
+	}
+	return f, head
 }
 
 // unwrapPath drops the *fs.PathError wrapper, whose path the message
@@ -492,31 +539,61 @@ func inspectFile(ctx context.Context, j *inspectJob, opts inspectOptions) *inspe
 			Hint:    "which segment it holds comes from its first page address"})
 	}
 
-	cr, err := openContent(ctx, j.path, j.suffix)
-	if err != nil {
-		if isContentDamage(err) {
-			rep.add(compressionFinding(j.path, err))
+	var (
+		sum *wal.SegmentSummary
+		err error
+		// size reads the content to its end and returns its size (for
+		// WAL of a version the scan does not read); damage is why
+		// decompression stopped early.
+		size   func() int64
+		damage error
+	)
+	if f, _ := openPlain(j); f != nil {
+		// Uncompressed, the usual case: the scan takes the file itself,
+		// which saves copying its bytes.
+		defer f.Close()
+		if err := ctx.Err(); err != nil {
+			rep.fail(err)
 			return rep
 		}
-		rep.fail(err)
-		return rep
-	}
-	defer cr.Close()
-	if cr.codec != codec.None {
-		rep.Compression = cr.codec.Name()
-	}
-	if cr.mismatch != nil {
-		rep.add(finding.Finding{Severity: finding.Error, Code: codeCompressionSuffix, File: j.path, Message: cr.mismatch.Error(),
-			Hint: "the tool that archived this file will not be able to restore it; inspected as what the content is"})
+		sum, err = wal.ScanSegmentFile(f, j.base, wal.Options{})
+		size = func() int64 {
+			if sum == nil {
+				return 0
+			}
+			return sum.Size // a scan that refuses the version reads all
+		}
+	} else {
+		cr, err := openContent(ctx, j.path, j.suffix)
+		if err != nil {
+			if isContentDamage(err) {
+				rep.add(compressionFinding(j.path, err))
+				return rep
+			}
+			rep.fail(err)
+			return rep
+		}
+		defer cr.Close()
+		if cr.codec != codec.None {
+			rep.Compression = cr.codec.Name()
+		}
+		if cr.mismatch != nil {
+			rep.add(finding.Finding{Severity: finding.Error, Code: codeCompressionSuffix, File: j.path, Message: cr.mismatch.Error(),
+				Hint: "the tool that archived this file will not be able to restore it; inspected as what the content is"})
+		}
+		sum, err = wal.ScanSegment(cr, j.base, wal.Options{})
+		damage = cr.damage
+		size = func() int64 {
+			_, _ = io.Copy(io.Discard, cr)
+			return cr.n
+		}
 	}
 
-	sum, err := wal.ScanSegment(cr, j.base, wal.Options{})
 	var ce *wal.ContentError
 	switch {
 	case err == nil:
 	case errors.As(err, &ce) && errors.Is(err, wal.ErrUnsupportedVersion):
-		_, _ = io.Copy(io.Discard, cr) // to learn the size
-		rep.fromHead(j, cr.n)
+		rep.fromHead(j, size())
 		rep.add(finding.Finding{Severity: finding.Error, Code: codeUnsupportedVersion, File: j.path, LSN: ce.LSN,
 			Message: ce.Err.Error(), Hint: "walaudit decodes WAL of PostgreSQL 13 to 18"}.At(ce.Offset))
 		rep.undecided = true
@@ -526,8 +603,8 @@ func inspectFile(ctx context.Context, j *inspectJob, opts inspectOptions) *inspe
 		return rep
 	}
 	rep.fromSummary(j, sum, name, isSegName)
-	if cr.damage != nil {
-		rep.add(compressionFinding(j.path, cr.damage))
+	if damage != nil {
+		rep.add(compressionFinding(j.path, damage))
 	}
 	if opts.refSysID != 0 && j.sysID != 0 && j.sysID != opts.refSysID {
 		f := finding.Finding{Severity: finding.Error, Code: codeForeignSegment, File: j.path, Timeline: sum.TLI,
