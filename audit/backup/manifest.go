@@ -6,7 +6,6 @@ import (
 	"crypto/sha512"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -14,6 +13,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/walaudit/walaudit/walname"
 )
@@ -156,8 +157,11 @@ func (m *Manifest) StartPoint() (lsn walname.LSN, tli walname.TimelineID, ok boo
 // wrapping [ErrManifestChecksum]; every other error returns a nil manifest
 // and wraps [ErrInvalidManifest].
 func ParseManifest(data []byte) (*Manifest, error) {
-	p := manifestParser{dec: json.NewDecoder(bytes.NewReader(data))}
-	p.dec.UseNumber()
+	// jsontext (the encoding/json/v2 tokenizer) instead of json.Decoder's
+	// Token: a manifest is thousands of tokens, and Token decoded each
+	// scalar through reflection. Duplicate names are this parser's to
+	// report, with pg_verifybackup's wording.
+	p := manifestParser{dec: jsontext.NewDecoder(bytes.NewReader(data), jsontext.AllowDuplicateNames(true))}
 	m, err := p.parse()
 	if err != nil {
 		return nil, err
@@ -188,31 +192,44 @@ func manifestChecksumRegion(data []byte) ([]byte, error) {
 }
 
 type manifestParser struct {
-	dec *json.Decoder
+	dec *jsontext.Decoder
+}
+
+// mtoken is one JSON token: its kind ('{', '}', '[', ']', '"', '0', 't',
+// 'f', 'n') and, for scalars, its text (strings unescaped, numbers and
+// literals as written, which is what PostgreSQL's parser takes).
+type mtoken struct {
+	kind jsontext.Kind
+	text string
 }
 
 func (p *manifestParser) fail(format string, args ...any) error {
 	return fmt.Errorf("%w: near byte %d: %s", ErrInvalidManifest, p.dec.InputOffset(), fmt.Sprintf(format, args...))
 }
 
-func (p *manifestParser) token() (json.Token, error) {
-	t, err := p.dec.Token()
+func (p *manifestParser) token() (mtoken, error) {
+	t, err := p.dec.ReadToken()
 	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, p.fail("manifest ended unexpectedly")
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return mtoken{}, p.fail("manifest ended unexpectedly")
 		}
-		return nil, p.fail("%v", err)
+		return mtoken{}, p.fail("%v", err)
 	}
-	return t, nil
+	switch k := t.Kind(); k {
+	case '{', '}', '[', ']':
+		return mtoken{kind: k}, nil
+	default:
+		return mtoken{kind: k, text: t.String()}, nil
+	}
 }
 
-func (p *manifestParser) delim(want json.Delim) error {
+func (p *manifestParser) delim(want jsontext.Kind) error {
 	t, err := p.token()
 	if err != nil {
 		return err
 	}
-	if d, ok := t.(json.Delim); !ok || d != want {
-		return p.fail("expected %q, got %v", want, describeToken(t))
+	if t.kind != want {
+		return p.fail("expected %q, got %v", string(want), describeToken(t))
 	}
 	return nil
 }
@@ -223,13 +240,11 @@ func (p *manifestParser) key() (string, bool, error) {
 	if err != nil {
 		return "", false, err
 	}
-	switch v := t.(type) {
-	case string:
-		return v, true, nil
-	case json.Delim:
-		if v == '}' {
-			return "", false, nil
-		}
+	switch t.kind {
+	case '"':
+		return t.text, true, nil
+	case '}':
+		return "", false, nil
 	}
 	return "", false, p.fail("expected a field name, got %v", describeToken(t))
 }
@@ -241,25 +256,21 @@ func (p *manifestParser) scalar(field string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	switch v := t.(type) {
-	case string:
-		return v, nil
-	case json.Number:
-		return v.String(), nil
+	switch t.kind {
+	case '"', '0':
+		return t.text, nil
 	}
 	return "", p.fail("%s: expected a string or number, got %v", field, describeToken(t))
 }
 
-func describeToken(t json.Token) string {
-	switch v := t.(type) {
-	case json.Delim:
-		return fmt.Sprintf("%q", v.String())
-	case string:
-		return fmt.Sprintf("string %q", clip(v))
-	case nil:
-		return "null"
+func describeToken(t mtoken) string {
+	switch t.kind {
+	case '{', '}', '[', ']':
+		return fmt.Sprintf("%q", string(t.kind))
+	case '"':
+		return fmt.Sprintf("string %q", clip(t.text))
 	}
-	return fmt.Sprintf("%v", t)
+	return t.text
 }
 
 func (p *manifestParser) parse() (*Manifest, error) {
@@ -342,7 +353,7 @@ func (p *manifestParser) parse() (*Manifest, error) {
 			return nil, p.fail("missing %s", k)
 		}
 	}
-	if _, err := p.dec.Token(); !errors.Is(err, io.EOF) {
+	if _, err := p.dec.ReadToken(); !errors.Is(err, io.EOF) {
 		return nil, p.fail("unexpected data after the manifest object")
 	}
 	return m, nil
@@ -358,10 +369,10 @@ func (p *manifestParser) files(m *Manifest) error {
 		if err != nil {
 			return err
 		}
-		if d, ok := t.(json.Delim); ok && d == ']' {
+		if t.kind == ']' {
 			return nil
 		}
-		if d, ok := t.(json.Delim); !ok || d != '{' {
+		if t.kind != '{' {
 			return p.fail("Files: expected an object, got %v", describeToken(t))
 		}
 		f, err := p.file()
@@ -460,10 +471,10 @@ func (p *manifestParser) walRanges(m *Manifest) error {
 		if err != nil {
 			return err
 		}
-		if d, ok := t.(json.Delim); ok && d == ']' {
+		if t.kind == ']' {
 			return nil
 		}
-		if d, ok := t.(json.Delim); !ok || d != '{' {
+		if t.kind != '{' {
 			return p.fail("WAL-Ranges: expected an object, got %v", describeToken(t))
 		}
 		r, err := p.walRange()
