@@ -30,6 +30,9 @@ type evaluator struct {
 	// collect, when set, sees every event replayed after the backup's
 	// consistency point, with the timeline the path assigns to it.
 	collect func(b *backup.Backup, e *wal.Event, tli walname.TimelineID)
+
+	locOnce sync.Once
+	loc     string
 }
 
 func (ev *evaluator) addFinding(f finding.Finding) { ev.findings = append(ev.findings, f) }

@@ -287,6 +287,12 @@ func (ev *evaluator) preBackupSummary(ctx context.Context, b *backup.Backup, h *
 	return nil, name, nil
 }
 
+// location names the archive in cache keys, computed once per check.
+func (ev *evaluator) location() string {
+	ev.locOnce.Do(func() { ev.loc = ev.arch.Inv.Store.String() })
+	return ev.loc
+}
+
 // segmentSummary returns the summary of one segment file, from the cache
 // when it holds one for this very file, else by scanning it (and storing
 // the result). A nil summary with a nil error means the file is absent or
@@ -295,18 +301,21 @@ func (ev *evaluator) preBackupSummary(ctx context.Context, b *backup.Backup, h *
 func (ev *evaluator) segmentSummary(ctx context.Context, b *backup.Backup, tli walname.TimelineID, seg walname.SegNo) (*wal.SegmentSummary, string, error) {
 	inv := ev.arch.Inv
 	sz := inv.SegmentSize
-	name := walname.SegmentName(tli, seg, sz)
 	o := inv.Segment(tli, seg)
 	var rc io.ReadCloser
 	var key walcache.Key
-	switch {
-	case o != nil:
-		key = walcache.Key{Location: inv.Store.String(), Object: o.Key, Size: o.Size, ModTime: o.ModTime, ETag: o.Name.Checksum}
+	if o != nil {
+		key = walcache.Key{Location: ev.location(), Object: o.Key, Size: o.Size, ModTime: o.ModTime, ETag: o.Name.Checksum}
 		if ev.cache != nil && !ev.req.Reverify {
+			// A warm check does this per segment: no name formatting here.
 			if sum, ok, err := ev.cache.Get(ctx, key); err == nil && ok {
-				return sum, name, nil
+				return sum, sum.File, nil
 			}
 		}
+	}
+	name := walname.SegmentName(tli, seg, sz)
+	switch {
+	case o != nil:
 		r, err := inv.Open(ctx, o)
 		if err != nil {
 			return nil, name, nil

@@ -102,9 +102,11 @@ func Parse(s string) (Name, error) {
 	var n Name
 	rest := s
 	for _, c := range compressions {
-		if strings.HasSuffix(rest, "."+string(c)) {
+		// No "."+c concatenation: Parse runs per listed file and per
+		// segment of a chain walk.
+		if k := len(rest) - len(c) - 1; k >= 0 && rest[k] == '.' && rest[k+1:] == string(c) {
 			n.Compression = c
-			rest = strings.TrimSuffix(rest, "."+string(c))
+			rest = rest[:k]
 			break
 		}
 	}
@@ -192,7 +194,16 @@ func (n Name) SegmentBase() string {
 // (XLogFileName in xlog_internal.h).
 func SegmentName(tli TimelineID, seg SegNo, sz SegmentSize) string {
 	per := sz.SegmentsPerXLogID()
-	return fmt.Sprintf("%08X%08X%08X", uint32(tli), uint32(uint64(seg)/per), uint32(uint64(seg)%per))
+	// Hand-formatted (%08X%08X%08X): names are built per segment in every
+	// plan and report, and fmt dominated warm checks.
+	var b [24]byte
+	for i, v := range [3]uint32{uint32(tli), uint32(uint64(seg) / per), uint32(uint64(seg) % per)} {
+		for j := 7; j >= 0; j-- {
+			b[8*i+j] = "0123456789ABCDEF"[v&15]
+			v >>= 4
+		}
+	}
+	return string(b[:])
 }
 
 // HistoryName formats the history file name of timeline tli (hex!).

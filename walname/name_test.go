@@ -2,6 +2,7 @@ package walname
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -267,4 +268,20 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestSegmentNameMatchesPrintf: the hand formatting equals the server's
+// "%08X%08X%08X" for every segment size and edge values.
+func TestSegmentNameMatchesPrintf(t *testing.T) {
+	for sz := SegmentSize(1 << 20); sz <= 1<<30; sz <<= 1 {
+		per := sz.SegmentsPerXLogID()
+		for _, tli := range []TimelineID{1, 2, 0xA, 0xFFFFFFFF} {
+			for _, seg := range []SegNo{0, 1, 0xFF, SegNo(per - 1), SegNo(per), SegNo(per*0x1234 + 7), SegNo(per*0xFFFFFFFF + per - 1)} {
+				want := fmt.Sprintf("%08X%08X%08X", uint32(tli), uint32(uint64(seg)/per), uint32(uint64(seg)%per))
+				if got := SegmentName(tli, seg, sz); got != want {
+					t.Fatalf("SegmentName(%d, %d, %s) = %s, want %s", tli, seg, sz, got, want)
+				}
+			}
+		}
+	}
 }
