@@ -2,10 +2,13 @@ package plan
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -630,13 +633,20 @@ func (ev *evaluator) walkWith(ctx context.Context, b *backup.Backup, h *timeline
 
 	var endLSN walname.LSN
 	var endErr error
-	if sums, ok := ev.summaries(ctx, b, fp, minRP, useCache); ok {
-		endLSN, endErr = wal.WalkChain(sums, b.StartLSN, ropts, func(e *wal.Event) bool {
-			return !handle(e.LSN, e.EndLSN, e.PrevEnd, nil, *e, true)
-		})
-		if errors.Is(endErr, wal.ErrSummaryIncomplete) {
+	if steps, ok := ev.summarySteps(b, fp, minRP, useCache); ok {
+		evs, end, err, ok := ev.chainEvents(ctx, b, h, steps, ropts)
+		if !ok {
 			// The summaries cannot answer like the reader: read the WAL.
 			return ev.walkWith(ctx, b, h, fp, false)
+		}
+		endLSN, endErr = end, err
+		for i := range evs {
+			e := &evs[i]
+			if handle(e.LSN, e.EndLSN, e.PrevEnd, nil, *e, true) {
+				// Where WalkChain stops when its callback refuses.
+				endLSN, endErr = e.EndLSN, nil
+				break
+			}
 		}
 	} else {
 		rd, err := wal.NewReader(ctx, src, b.StartLSN, ropts)
@@ -832,13 +842,12 @@ func (ev *evaluator) namesOnlyWalk(b *backup.Backup, h *timeline.History, fp *ti
 	return w
 }
 
-// summaries returns the cached (or freshly scanned and cached) summary of
-// every segment recovery reads from the backup's start, when the summary
-// path can answer exactly like the reader: not for LSN targets (they need
-// every record, not only events), standby backups (consistency at a
-// minimum recovery point between events), wrong-branch copies, or WAL
-// carried in a backup's pg_wal.
-func (ev *evaluator) summaries(ctx context.Context, b *backup.Backup, fp *timeline.Plan, minRP walname.LSN, use bool) ([]*wal.SegmentSummary, bool) {
+// summarySteps returns the plan's steps when the summary path can answer
+// exactly like the reader: not for LSN targets (they need every record,
+// not only events), standby backups (consistency at a minimum recovery
+// point between events), wrong-branch copies, or WAL carried in a
+// backup's pg_wal.
+func (ev *evaluator) summarySteps(b *backup.Backup, fp *timeline.Plan, minRP walname.LSN, use bool) ([]timeline.Step, bool) {
 	if !use || ev.cache == nil || ev.req.Target.Kind == TargetLSN || b.FromStandby || minRP != 0 {
 		return nil, false
 	}
@@ -856,6 +865,68 @@ func (ev *evaluator) summaries(ctx context.Context, b *backup.Backup, fp *timeli
 		}
 		steps = append(steps, st)
 	}
+	return steps, true
+}
+
+// chainEvents returns every event [wal.WalkChain] yields over the steps'
+// summaries from the backup's start, and where and why the chain ends
+// (always a *wal.ContentError). ok is false when the summaries cannot
+// answer like the reader.
+//
+// The walk itself is cached too (the "walk memo"), keyed by every file's
+// identity on the path, the start and the reader's options: a repeated
+// check of an unchanged archive then reads one row instead of loading and
+// chaining a summary per segment.
+func (ev *evaluator) chainEvents(ctx context.Context, b *backup.Backup, h *timeline.History, steps []timeline.Step, opts wal.Options) (evs []wal.Event, end walname.LSN, err error, ok bool) {
+	key := ev.walkMemoKey(b, h, steps, opts)
+	if !ev.req.Reverify {
+		if m, hit, gerr := ev.cache.Get(ctx, key); gerr == nil && hit && m.Stop != nil {
+			return m.Events, m.End, m.Stop, true
+		}
+	}
+	sums, ok := ev.loadSummaries(ctx, b, steps)
+	if !ok {
+		return nil, 0, nil, false
+	}
+	end, err = wal.WalkChain(sums, b.StartLSN, opts, func(e *wal.Event) bool {
+		evs = append(evs, *e)
+		return true
+	})
+	if errors.Is(err, wal.ErrSummaryIncomplete) {
+		return nil, 0, nil, false
+	}
+	var ce *wal.ContentError
+	if errors.As(err, &ce) {
+		_ = ev.cache.Put(ctx, key, &wal.SegmentSummary{File: "walk", Events: evs, End: end, Stop: ce})
+	}
+	return evs, end, err, true
+}
+
+// walkMemoKey names a backup's walk memo: one row per backup start and
+// target history (rewritten when anything changes), valid only for the
+// exact files, start and options hashed into its ETag.
+func (ev *evaluator) walkMemoKey(b *backup.Backup, h *timeline.History, steps []timeline.Step, opts wal.Options) walcache.Key {
+	inv := ev.arch.Inv
+	buf := make([]byte, 0, 64+80*len(steps))
+	buf = fmt.Appendf(buf, "walk v%d seg %d start %d sys %d tlis", wal.SummaryVersion, opts.SegmentSize, b.StartLSN, opts.SystemID)
+	for _, e := range h.Entries() {
+		buf = strconv.AppendUint(append(buf, ' '), uint64(e.TLI), 10)
+	}
+	for _, st := range steps {
+		o := inv.Segment(st.Read, st.Seg)
+		buf = append(append(buf, '\n'), o.Key...)
+		buf = strconv.AppendInt(append(buf, ' '), o.Size, 10)
+		buf = strconv.AppendInt(append(buf, ' '), o.ModTime.UnixNano(), 10)
+		buf = append(append(buf, ' '), o.Name.Checksum...)
+	}
+	sum := sha256.Sum256(buf)
+	return walcache.Key{Location: "walk:" + ev.location(), Object: fmt.Sprintf("%s/%d/%d", b.StartLSN, b.StartTLI, h.TLI()),
+		Size: int64(len(steps)), ModTime: time.Unix(0, 0), ETag: hex.EncodeToString(sum[:])}
+}
+
+// loadSummaries returns the cached (or freshly scanned and cached)
+// summary of every step's segment.
+func (ev *evaluator) loadSummaries(ctx context.Context, b *backup.Backup, steps []timeline.Step) ([]*wal.SegmentSummary, bool) {
 	// Cold segments are scanned in parallel, on every core; each summary
 	// depends only on its own file.
 	sums := make([]*wal.SegmentSummary, len(steps))

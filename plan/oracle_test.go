@@ -1047,3 +1047,90 @@ func TestPreBackupProofSameData(t *testing.T) {
 	}
 	t.Logf("both restore early and t as %s", from1)
 }
+
+// TestCacheSeesChangedFiles: the summary cache and the walk memo are
+// keyed by every file's identity. A segment replaced by a damaged copy
+// (new size or time) is re-read on the next check; bit rot that keeps
+// size and time is invisible to the cache until --reverify, which must
+// then report it exactly as reading the WAL does.
+func TestCacheSeesChangedFiles(t *testing.T) {
+	f := getFixture(t)
+	ctx := context.Background()
+	dir := filepath.Join(f.lab.Root, "archive-cachetest")
+	if err := f.lab.User.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := pgserver.CopyTree(f.lab.Archive, dir, f.lab.User); err != nil {
+		t.Fatal(err)
+	}
+	cdir, err := os.MkdirTemp("", "walaudit-cache")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(cdir)
+	cache, err := walcache.Open(cdir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cache.Close()
+	tg, _ := plan.ParseTarget("latest")
+	tl, _ := plan.ParseTimelineSetting("1")
+	check := func(c *walcache.Cache, reverify bool) plan.BackupAnswer {
+		t.Helper()
+		res, err := plan.Check(ctx, plan.Request{Archive: dir, Backups: f.lab.Backups, BackupID: "b1", Target: tg, Inclusive: true,
+			Timeline: tl, Cache: c, Reverify: reverify})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Backups[0]
+	}
+	healthy := check(cache, false)
+	if healthy.Verdict != plan.Reachable || answerKey(check(cache, false)) != answerKey(healthy) {
+		t.Fatalf("healthy archive: %s (%s)", healthy.Verdict, healthy.Reason)
+	}
+
+	// Bit rot: one byte flipped inside a record, size and time kept.
+	seg := filepath.Join(dir, f.gapSeg)
+	st, err := os.Stat(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[0x3000] ^= 0x40
+	if err := os.WriteFile(seg, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(seg, st.ModTime(), st.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	reader := check(nil, false)
+	if reader.Verdict == plan.Reachable {
+		t.Fatalf("reading the WAL must see the flipped byte: %s", reader.Reason)
+	}
+	if got := check(cache, false); answerKey(got) != answerKey(healthy) {
+		t.Fatalf("unchanged size and time: the cache answers as before, got\n%s", answerKey(got))
+	}
+	if got := check(cache, true); answerKey(got) != answerKey(reader) {
+		t.Fatalf("--reverify answers\n%s\nreading the WAL answers\n%s", answerKey(got), answerKey(reader))
+	}
+	// After --reverify refreshed the rows, a plain warm check sees the damage too.
+	if got := check(cache, false); answerKey(got) != answerKey(reader) {
+		t.Fatalf("after --reverify the cache answers\n%s\nreading the WAL answers\n%s", answerKey(got), answerKey(reader))
+	}
+
+	// A replaced file (new time) is re-read without --reverify.
+	b[0x3000] ^= 0x40
+	if err := os.WriteFile(seg, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	later := st.ModTime().Add(time.Minute)
+	if err := os.Chtimes(seg, later, later); err != nil {
+		t.Fatal(err)
+	}
+	if got := check(cache, false); answerKey(got) != answerKey(healthy) {
+		t.Fatalf("repaired file: cache answers\n%s\nwant\n%s", answerKey(got), answerKey(healthy))
+	}
+}
