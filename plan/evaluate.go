@@ -633,28 +633,14 @@ func (ev *evaluator) walkWith(ctx context.Context, b *backup.Backup, h *timeline
 
 	var endLSN walname.LSN
 	var endErr error
-	if steps, ok := ev.summarySteps(b, fp, minRP, useCache); ok {
-		evs, end, err, ok := ev.chainEvents(ctx, b, h, steps, ropts)
-		if !ok {
-			// The summaries cannot answer like the reader: read the WAL.
-			return ev.walkWith(ctx, b, h, fp, false)
-		}
-		endLSN, endErr = end, err
-		for i := range evs {
-			e := &evs[i]
-			if handle(e.LSN, e.EndLSN, e.PrevEnd, nil, *e, true) {
-				// Where WalkChain stops when its callback refuses.
-				endLSN, endErr = e.EndLSN, nil
-				break
-			}
-		}
-	} else {
-		rd, err := wal.NewReader(ctx, src, b.StartLSN, ropts)
+	// read replays records with the reader from start (a record start;
+	// prevEnd is the end of the record before it), until handle stops.
+	read := func(start, prevEnd walname.LSN) error {
+		rd, err := wal.NewReader(ctx, src, start, ropts)
 		if err != nil {
-			return nil, fmt.Errorf("read WAL of backup %s: %w", b.ID, err)
+			return fmt.Errorf("read WAL of backup %s: %w", b.ID, err)
 		}
 		defer rd.Close()
-		prevEnd := b.StartLSN
 		for rd.Next() {
 			rec := rd.Record()
 			e, isEvent, perr := wal.EventOf(rec, rd.Major())
@@ -667,6 +653,43 @@ func (ev *evaluator) walkWith(ctx context.Context, b *backup.Backup, h *timeline
 			prevEnd = rec.EndLSN
 		}
 		endLSN, endErr = rd.EndOfWAL(), rd.Err()
+		return nil
+	}
+	if steps, ok := ev.summarySteps(b, fp, minRP, useCache); ok {
+		evs, end, err, ok := ev.chainEvents(ctx, b, h, steps, ropts)
+		if !ok {
+			// The summaries cannot answer like the reader: read the WAL.
+			return ev.walkWith(ctx, b, h, fp, false)
+		}
+		endLSN, endErr = end, err
+		// An LSN target stops at a record that need not be an event: the
+		// events before a record start shortly before the target come from
+		// the chain, the records from there on from the reader.
+		restart := walname.InvalidLSN
+		if tg.Kind == TargetLSN && end > tg.LSN {
+			if restart, ok = ev.lsnRestart(ctx, b, steps, tg.LSN); !ok {
+				return ev.walkWith(ctx, b, h, fp, false)
+			}
+		}
+		stopped := false
+		for i := range evs {
+			e := &evs[i]
+			if restart != 0 && e.LSN >= restart {
+				break
+			}
+			if handle(e.LSN, e.EndLSN, e.PrevEnd, nil, *e, true) {
+				// Where WalkChain stops when its callback refuses.
+				endLSN, endErr, stopped = e.EndLSN, nil, true
+				break
+			}
+		}
+		if restart != 0 && !stopped && !done {
+			if err := read(restart, restart); err != nil {
+				return nil, err
+			}
+		}
+	} else if err := read(b.StartLSN, b.StartLSN); err != nil {
+		return nil, err
 	}
 	if done {
 		return w, nil
@@ -843,12 +866,11 @@ func (ev *evaluator) namesOnlyWalk(b *backup.Backup, h *timeline.History, fp *ti
 }
 
 // summarySteps returns the plan's steps when the summary path can answer
-// exactly like the reader: not for LSN targets (they need every record,
-// not only events), standby backups (consistency at a minimum recovery
-// point between events), wrong-branch copies, or WAL carried in a
-// backup's pg_wal.
+// exactly like the reader: not for standby backups (consistency at a
+// minimum recovery point between events), wrong-branch copies, or WAL
+// carried in a backup's pg_wal.
 func (ev *evaluator) summarySteps(b *backup.Backup, fp *timeline.Plan, minRP walname.LSN, use bool) ([]timeline.Step, bool) {
-	if !use || ev.cache == nil || ev.req.Target.Kind == TargetLSN || b.FromStandby || minRP != 0 {
+	if !use || ev.cache == nil || b.FromStandby || minRP != 0 {
 		return nil, false
 	}
 	inv := ev.arch.Inv
@@ -922,6 +944,33 @@ func (ev *evaluator) walkMemoKey(b *backup.Backup, h *timeline.History, steps []
 	sum := sha256.Sum256(buf)
 	return walcache.Key{Location: "walk:" + ev.location(), Object: fmt.Sprintf("%s/%d/%d", b.StartLSN, b.StartTLI, h.TLI()),
 		Size: int64(len(steps)), ModTime: time.Unix(0, 0), ETag: hex.EncodeToString(sum[:])}
+}
+
+// lsnRestart is where the reader takes over from the chain for an LSN
+// target: the first record of the target's segment, or of one of the two
+// before it, that starts before the target and after the backup's
+// checkpoint. ok is false when there is none (read the WAL from the
+// backup's start then).
+func (ev *evaluator) lsnRestart(ctx context.Context, b *backup.Backup, steps []timeline.Step, target walname.LSN) (walname.LSN, bool) {
+	sz := ev.arch.Inv.SegmentSize
+	seg := target.Segment(sz)
+	for i := len(steps) - 1; i >= 0; i-- {
+		st := steps[i]
+		if st.Seg > seg {
+			continue
+		}
+		if st.Seg+2 < seg {
+			break
+		}
+		sum, _, err := ev.segmentSummary(ctx, b, st.Read, st.Seg)
+		if err != nil || sum == nil {
+			return 0, false
+		}
+		if r := sum.FirstRecord; r != 0 && r < target && r > b.CheckpointLSN && r > b.StartLSN {
+			return r, true
+		}
+	}
+	return 0, false
 }
 
 // loadSummaries returns the cached (or freshly scanned and cached)
