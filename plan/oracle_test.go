@@ -47,6 +47,7 @@ type fixture struct {
 	b0                                             string    // an older backup
 	xAfterRP                                       uint32    // a timeline-1 commit after the fork point, in the switch segment
 	bs                                             string    // a plain backup with its WAL streamed into pg_wal
+	sb                                             string    // a backup taken from a standby (TestStandbyBackupAgreesWithPostgreSQL)
 }
 
 var (
@@ -502,7 +503,7 @@ func runOracle(t *testing.T, f *fixture, c oracleCase) {
 	default:
 		archive = f.variant(t, c.archive)
 	}
-	bdir := map[string]string{"b0": f.b0, "b1": f.b1, "b2": f.b2, "bs": f.bs}[c.backup]
+	bdir := map[string]string{"b0": f.b0, "b1": f.b1, "b2": f.b2, "bs": f.bs, "sb": f.sb}[c.backup]
 	tg, err := plan.ParseTarget(c.target)
 	if err != nil {
 		t.Fatal(err)

@@ -169,6 +169,11 @@ func (l *Lab) Restore(ctx context.Context, backupDir, name, archiveDir string, s
 		return nil, fmt.Errorf("copy backup %s to %s: %w", backupDir, dir, err)
 	}
 	_ = os.Chmod(dir, 0o700)
+	// A backup taken from a standby carries standby.signal, which would
+	// turn this archive recovery into a standby that never ends.
+	if err := os.Remove(filepath.Join(dir, "standby.signal")); err != nil && !os.IsNotExist(err) {
+		return nil, err
+	}
 	for _, sub := range []string{"pg_wal", "pg_wal/archive_status"} {
 		if err := l.User.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
 			return nil, err
