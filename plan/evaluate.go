@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -634,11 +635,15 @@ func (ev *evaluator) walkWith(ctx context.Context, b *backup.Backup, h *timeline
 	var endLSN walname.LSN
 	var endErr error
 	// read replays records with the reader from start (a record start;
-	// prevEnd is the end of the record before it), until handle stops.
-	read := func(start, prevEnd walname.LSN) error {
+	// prevEnd is the end of the record before it) until handle stops, the
+	// WAL ends, or enough reports the records that needed the reader are
+	// done. ended is set when the walk is over (a stop or the end of WAL;
+	// endLSN and endErr are then set); last is the end of the last record
+	// replayed.
+	read := func(start, prevEnd walname.LSN, enough func() bool) (ended bool, last walname.LSN, err error) {
 		rd, err := wal.NewReader(ctx, src, start, ropts)
 		if err != nil {
-			return fmt.Errorf("read WAL of backup %s: %w", b.ID, err)
+			return false, 0, fmt.Errorf("read WAL of backup %s: %w", b.ID, err)
 		}
 		defer rd.Close()
 		for rd.Next() {
@@ -647,49 +652,91 @@ func (ev *evaluator) walkWith(ctx context.Context, b *backup.Backup, h *timeline
 			if perr != nil {
 				isEvent = false
 			}
+			last = rec.EndLSN
 			if handle(rec.StartLSN, rec.EndLSN, prevEnd, rec, e, isEvent) {
 				break
 			}
 			prevEnd = rec.EndLSN
+			if enough != nil && enough() {
+				return false, last, nil
+			}
 		}
 		endLSN, endErr = rd.EndOfWAL(), rd.Err()
-		return nil
+		return true, last, nil
 	}
-	if steps, ok := ev.summarySteps(b, fp, minRP, useCache); ok {
+	steps, ok := ev.summarySteps(b, fp, useCache)
+	if !ok {
+		if _, _, err := read(b.StartLSN, b.StartLSN, nil); err != nil {
+			return nil, err
+		}
+	} else {
 		evs, end, err, ok := ev.chainEvents(ctx, b, h, steps, ropts)
 		if !ok {
 			// The summaries cannot answer like the reader: read the WAL.
 			return ev.walkWith(ctx, b, h, fp, false)
 		}
-		endLSN, endErr = end, err
-		// An LSN target stops at a record that need not be an event: the
-		// events before a record start shortly before the target come from
-		// the chain, the records from there on from the reader.
-		restart := walname.InvalidLSN
+		// Events come from the chain. Where a decision depends on records
+		// that are not events (an LSN target's stop; consistency at a
+		// minimum recovery point, for standby backups) the reader replays
+		// the records from a record start shortly before that point until
+		// it is decided, and the events go on after them.
+		type exact struct {
+			at     walname.LSN
+			enough func() bool
+		}
+		var points []exact
+		if minRP != 0 && end > minRP {
+			points = append(points, exact{minRP, func() bool { return w.consistent }})
+		}
 		if tg.Kind == TargetLSN && end > tg.LSN {
-			if restart, ok = ev.lsnRestart(ctx, b, steps, tg.LSN); !ok {
+			points = append(points, exact{tg.LSN, func() bool { return decided }})
+		}
+		sort.Slice(points, func(i, j int) bool { return points[i].at < points[j].at })
+		next, ended := 0, false
+		replay := func(before walname.LSN) {
+			for ; next < len(evs) && !ended; next++ {
+				e := &evs[next]
+				if before != 0 && e.LSN >= before {
+					return
+				}
+				if handle(e.LSN, e.EndLSN, e.PrevEnd, nil, *e, true) {
+					// Where WalkChain stops when its callback refuses.
+					endLSN, endErr, ended = e.EndLSN, nil, true
+				}
+			}
+		}
+		var readTo walname.LSN // end of the last record the reader replayed
+		for _, p := range points {
+			if ended || done || p.enough() {
+				continue
+			}
+			from, prevEnd, ok := ev.restartBefore(ctx, b, steps, evs, p.at)
+			if !ok {
 				return ev.walkWith(ctx, b, h, fp, false)
 			}
-		}
-		stopped := false
-		for i := range evs {
-			e := &evs[i]
-			if restart != 0 && e.LSN >= restart {
+			if from < readTo {
+				from, prevEnd = readTo, readTo
+			}
+			replay(from)
+			if ended || done {
 				break
 			}
-			if handle(e.LSN, e.EndLSN, e.PrevEnd, nil, *e, true) {
-				// Where WalkChain stops when its callback refuses.
-				endLSN, endErr, stopped = e.EndLSN, nil, true
-				break
+			if p.enough() {
+				continue // an event before the restart decided it
 			}
-		}
-		if restart != 0 && !stopped && !done {
-			if err := read(restart, restart); err != nil {
+			fin, last, err := read(from, prevEnd, p.enough)
+			if err != nil {
 				return nil, err
 			}
+			ended, readTo = fin, last
+			for next < len(evs) && evs[next].LSN < readTo {
+				next++
+			}
 		}
-	} else if err := read(b.StartLSN, b.StartLSN); err != nil {
-		return nil, err
+		if !ended && !done {
+			endLSN, endErr = end, err
+			replay(0)
+		}
 	}
 	if done {
 		return w, nil
@@ -866,11 +913,10 @@ func (ev *evaluator) namesOnlyWalk(b *backup.Backup, h *timeline.History, fp *ti
 }
 
 // summarySteps returns the plan's steps when the summary path can answer
-// exactly like the reader: not for standby backups (consistency at a
-// minimum recovery point between events), wrong-branch copies, or WAL
-// carried in a backup's pg_wal.
-func (ev *evaluator) summarySteps(b *backup.Backup, fp *timeline.Plan, minRP walname.LSN, use bool) ([]timeline.Step, bool) {
-	if !use || ev.cache == nil || b.FromStandby || minRP != 0 {
+// exactly like the reader: not for wrong-branch copies or WAL carried in a
+// backup's pg_wal.
+func (ev *evaluator) summarySteps(b *backup.Backup, fp *timeline.Plan, use bool) ([]timeline.Step, bool) {
+	if !use || ev.cache == nil {
 		return nil, false
 	}
 	inv := ev.arch.Inv
@@ -946,31 +992,46 @@ func (ev *evaluator) walkMemoKey(b *backup.Backup, h *timeline.History, steps []
 		Size: int64(len(steps)), ModTime: time.Unix(0, 0), ETag: hex.EncodeToString(sum[:])}
 }
 
-// lsnRestart is where the reader takes over from the chain for an LSN
-// target: the first record of the target's segment, or of one of the two
-// before it, that starts before the target and after the backup's
-// checkpoint. ok is false when there is none (read the WAL from the
-// backup's start then).
-func (ev *evaluator) lsnRestart(ctx context.Context, b *backup.Backup, steps []timeline.Step, target walname.LSN) (walname.LSN, bool) {
+// restartBefore is where the reader takes over from the chain before an
+// exact point (an LSN target, a minimum recovery point): the latest record
+// start at or before the point that the chain knows, after the backup's
+// checkpoint record: the end of an event, or the first record of the
+// point's segment or of one of the two before it. Every record that
+// starts before it ends at or before the point; prevEnd is the end of the
+// record before it when known, else the start itself (the record there
+// cannot decide). ok is false when there is none: read the WAL from the
+// backup's start then.
+func (ev *evaluator) restartBefore(ctx context.Context, b *backup.Backup, steps []timeline.Step, evs []wal.Event, point walname.LSN) (start, prevEnd walname.LSN, ok bool) {
+	floor := max(b.CheckpointLSN, b.StartLSN)
+	for i := range evs {
+		if e := evs[i].EndLSN; e > point {
+			break
+		} else if e > floor && e > start {
+			start, prevEnd = e, e
+		}
+	}
 	sz := ev.arch.Inv.SegmentSize
-	seg := target.Segment(sz)
+	seg := point.Segment(sz)
 	for i := len(steps) - 1; i >= 0; i-- {
 		st := steps[i]
 		if st.Seg > seg {
 			continue
 		}
-		if st.Seg+2 < seg {
+		if st.Seg+2 < seg || sz.StartLSN(st.Seg+1) <= start {
 			break
 		}
 		sum, _, err := ev.segmentSummary(ctx, b, st.Read, st.Seg)
 		if err != nil || sum == nil {
-			return 0, false
+			return 0, 0, false
 		}
-		if r := sum.FirstRecord; r != 0 && r < target && r > b.CheckpointLSN && r > b.StartLSN {
-			return r, true
+		if r := sum.FirstRecord; r != 0 && r < point && r > floor {
+			if r > start {
+				start, prevEnd = r, r
+			}
+			break
 		}
 	}
-	return 0, false
+	return start, prevEnd, start != 0
 }
 
 // loadSummaries returns the cached (or freshly scanned and cached)
