@@ -314,6 +314,14 @@ func (ev *evaluator) segmentSummary(ctx context.Context, b *backup.Backup, tli w
 		}
 	}
 	name := walname.SegmentName(tli, seg, sz)
+	if o != nil {
+		// An uncompressed local file is scanned in place, not copied.
+		if f := inv.OpenPlainFile(ctx, o); f != nil {
+			sum, err := wal.ScanSegmentFile(f, name, wal.Options{SegmentSize: sz})
+			f.Close()
+			return ev.keep(ctx, key, sum, name, err)
+		}
+	}
 	switch {
 	case o != nil:
 		r, err := inv.Open(ctx, o)
@@ -332,13 +340,22 @@ func (ev *evaluator) segmentSummary(ctx context.Context, b *backup.Backup, tli w
 	}
 	sum, err := wal.ScanSegment(rc, name, wal.Options{SegmentSize: sz})
 	rc.Close()
+	if o == nil {
+		key = walcache.Key{} // carried in a backup: not cached
+	}
+	return ev.keep(ctx, key, sum, name, err)
+}
+
+// keep stores a fresh summary in the cache (unless key is zero) and
+// returns it as segmentSummary does.
+func (ev *evaluator) keep(ctx context.Context, key walcache.Key, sum *wal.SegmentSummary, name string, err error) (*wal.SegmentSummary, string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, name, err
 	}
 	if err != nil || sum == nil {
 		return nil, name, nil
 	}
-	if o != nil && ev.cache != nil {
+	if key.Object != "" && ev.cache != nil {
 		_ = ev.cache.Put(ctx, key, sum) // a cache that cannot store only costs speed
 	}
 	return sum, name, nil

@@ -332,24 +332,6 @@ func prepareInspect(ctx context.Context, files []string, workers int) ([]*inspec
 	return jobs, err
 }
 
-// plainHead reads the first bytes of f, a file without a compression
-// suffix, when its content is not compressed either (as codec.Open sniffs
-// it): then they are the first bytes of the content. ok is false when the
-// content needs codec.Open, or the read failed (codec.Open reports it).
-func plainHead(f *os.File) (head []byte, ok bool) {
-	buf := make([]byte, wal.LongPageHeaderSize)
-	n, err := f.ReadAt(buf, 0)
-	if err != nil && err != io.EOF {
-		return nil, false
-	}
-	// Magics are shorter than a page header: Sniff decides on these bytes
-	// as codec.Open does on its shorter peek.
-	if c, _ := codec.Sniff(buf[:n]); c != codec.None {
-		return nil, false
-	}
-	return buf[:n], true
-}
-
 // openPlain opens the file of j when its content is uncompressed WAL (or
 // anything codec.Open passes through unchanged) under a name without a
 // compression suffix, with its first bytes; nil when it is not, or cannot
@@ -362,7 +344,7 @@ func openPlain(j *inspectJob) (*os.File, []byte) {
 	if err != nil {
 		return nil, nil
 	}
-	head, ok := plainHead(f)
+	head, ok := audit.PlainHead(f)
 	if !ok {
 		f.Close()
 		return nil, nil
