@@ -2,6 +2,7 @@ package plan_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -876,6 +877,17 @@ func TestTargetsListing(t *testing.T) {
 	res, err := plan.Targets(ctx, arch, plan.TargetsRequest{Around: f.tCommit, Count: 2})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// From the summary cache, cold and warm: the same listing.
+	want, _ := json.Marshal(res)
+	for _, pass := range []string{"cold", "warm"} {
+		cres, err := plan.Targets(ctx, arch, plan.TargetsRequest{Around: f.tCommit, Count: 2, Cache: testCache(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := json.Marshal(cres); string(got) != string(want) {
+			t.Fatalf("targets from the cache (%s):\n%s\nfrom the WAL:\n%s", pass, got, want)
+		}
 	}
 	names := map[string]int{}
 	dups := 0

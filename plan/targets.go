@@ -10,6 +10,7 @@ import (
 	"github.com/walaudit/walaudit/audit/backup"
 	"github.com/walaudit/walaudit/audit/finding"
 	"github.com/walaudit/walaudit/audit/wal"
+	"github.com/walaudit/walaudit/audit/walcache"
 	"github.com/walaudit/walaudit/walname"
 )
 
@@ -20,6 +21,9 @@ type TargetsRequest struct {
 	Around time.Time
 	// Count is how many transactions to list on each side of Around.
 	Count int
+	// Cache and Reverify are as in [Request].
+	Cache    *walcache.Cache
+	Reverify bool
 }
 
 // RestorePointTarget is a restore point and the backups that reach it.
@@ -91,7 +95,7 @@ func Targets(ctx context.Context, arch *audit.Archive, req TargetsRequest) (*Tar
 	before := map[xKey]XactTarget{}
 	after := map[xKey]XactTarget{}
 
-	ev := &evaluator{arch: arch}
+	ev := &evaluator{arch: arch, cache: req.Cache}
 	ev.collect = func(b *backup.Backup, e *wal.Event, tli walname.TimelineID) {
 		switch {
 		case e.Kind == wal.EventRestorePoint:
@@ -115,7 +119,7 @@ func Targets(ctx context.Context, arch *audit.Archive, req TargetsRequest) (*Tar
 	}
 	for _, tli := range arch.Inv.Timelines() {
 		tt := TimelineTargets{Timeline: tli, Ranges: []RecoverableRange{}}
-		ev.req = Request{Target: Target{Kind: TargetLatest}, Inclusive: true, Timeline: TimelineSetting{Kind: "number", TLI: tli}}
+		ev.req = Request{Target: Target{Kind: TargetLatest}, Inclusive: true, Timeline: TimelineSetting{Kind: "number", TLI: tli}, Reverify: req.Reverify}
 		for _, b := range arch.Backups {
 			if req.BackupID != "" && b.ID != req.BackupID {
 				continue

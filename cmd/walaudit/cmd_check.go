@@ -39,15 +39,35 @@ func openStore(c *cli.Context, location string) (store.Store, error) {
 }
 
 func targetFlags() []cli.Flag {
-	return []cli.Flag{
+	return append([]cli.Flag{
 		&cli.StringFlag{Name: "target", Value: "latest", Usage: "recovery target: time:TIMESTAMP, lsn:X/Y, xid:N, name:TEXT, immediate or latest"},
 		&cli.StringFlag{Name: "target-timeline", Value: "latest", Usage: "recovery_target_timeline: latest, current or a number"},
 		&cli.BoolFlag{Name: "inclusive", Value: true, Usage: "recovery_target_inclusive (--inclusive=false to stop before the target)"},
 		&cli.BoolFlag{Name: "names-only", Usage: "judge from file names and backup metadata without decoding WAL (fast; time/xid/name targets undecided)"},
+	}, cacheFlags()...)
+}
+
+// cacheFlags choose the WAL summary cache (see openCache).
+func cacheFlags() []cli.Flag {
+	return []cli.Flag{
 		&cli.StringFlag{Name: "cache-dir", Usage: "WAL summary cache `DIR` (default: the user cache directory, walaudit/)"},
 		&cli.BoolFlag{Name: "no-cache", Usage: "decode WAL without reading or writing the summary cache"},
 		&cli.BoolFlag{Name: "reverify", Usage: "re-read every segment and refresh the cache (bit rot changes neither size nor time)"},
 	}
+}
+
+// openCache opens the summary cache the flags choose, nil with --no-cache.
+// A cache that cannot be opened only costs speed: it says so and goes on.
+func openCache(c *cli.Context) *walcache.Cache {
+	if c.Bool("no-cache") {
+		return nil
+	}
+	cache, err := walcache.Open(c.String("cache-dir"))
+	if err != nil {
+		fmt.Fprintf(c.App.ErrWriter, "walaudit: WAL summary cache unavailable (%v); decoding without it\n", err)
+		return nil
+	}
+	return cache
 }
 
 func formatFlag(allowed ...string) cli.Flag {
@@ -64,14 +84,7 @@ func requestFromFlags(c *cli.Context) (plan.Request, error) {
 		NamesOnly: c.Bool("names-only"),
 		Reverify:  c.Bool("reverify"),
 	}
-	if !c.Bool("no-cache") {
-		// A cache that cannot be opened only costs speed: say so and go on.
-		if cache, err := walcache.Open(c.String("cache-dir")); err != nil {
-			fmt.Fprintf(c.App.ErrWriter, "walaudit: WAL summary cache unavailable (%v); decoding without it\n", err)
-		} else {
-			req.Cache = cache
-		}
-	}
+	req.Cache = openCache(c)
 	var err error
 	if req.Target, err = plan.ParseTarget(c.String("target")); err != nil {
 		return req, usageErr(err)

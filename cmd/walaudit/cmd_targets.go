@@ -21,17 +21,20 @@ backup, and with --around TIME the commits and aborts just before and after
 that moment, so you can pick the exact stop (e.g. xid:N with --inclusive=false
 to stop just before a bad job).
 ` + exitStatusHelp,
-		Flags: append(archiveFlags(),
+		Flags: append(append(archiveFlags(),
 			&cli.StringFlag{Name: "around", Usage: "list the transactions nearest this `TIME` (a zone is required)"},
 			&cli.IntFlag{Name: "count", Value: 5, Usage: "how many transactions to list on each side of --around"},
 			formatFlag("table", "json"),
-		),
+		), cacheFlags()...),
 		Action: func(c *cli.Context) error {
 			format := c.String("format")
 			if format != "table" && format != "json" {
 				return usagef("invalid --format %q: want table or json", format)
 			}
-			req := plan.TargetsRequest{BackupID: c.String("backup"), Count: c.Int("count")}
+			req := plan.TargetsRequest{BackupID: c.String("backup"), Count: c.Int("count"), Cache: openCache(c), Reverify: c.Bool("reverify")}
+			if req.Cache != nil {
+				defer req.Cache.Close()
+			}
 			if a := c.String("around"); a != "" {
 				t, err := plan.ParseTargetTime(a)
 				if err != nil {
