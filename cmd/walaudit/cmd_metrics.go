@@ -51,6 +51,8 @@ EXIT STATUS:
 			if c.String("output") != "" && c.String("listen") != "" {
 				return usagef("--output and --listen exclude each other")
 			}
+			opts := policyOptions(c, req.Timeline)
+			defer opts.Cache.Close()
 			sreq := policy.SnapshotRequest{
 				Load: func(ctx context.Context) (*audit.Archive, error) {
 					st, err := openStore(c, req.Archive)
@@ -60,7 +62,7 @@ EXIT STATUS:
 					return audit.Load(ctx, st, audit.LoadOptions{ScanOptions: audit.ScanOptions{SegmentSize: req.SegmentSize}, BackupsDir: req.Backups})
 				},
 				Policy:     pol,
-				Options:    policy.Options{Now: nowFunc, Timeline: req.Timeline},
+				Options:    opts,
 				PrimaryDSN: c.String("primary"),
 			}
 			check := func(ctx context.Context) *policy.Snapshot {

@@ -180,17 +180,38 @@ func testRetentionMetrics(t *testing.T, fx *retentionFixture) {
 		t.Errorf("uncovered %v s, want %v", unc, unix(fx.from["base1"])-unix(now.Add(-time.Hour)))
 	}
 
-	// --output writes the textfile atomically.
+	// --output writes the textfile atomically; the evaluation uses (and
+	// fills) the WAL summary cache, and a second run from it writes the
+	// same metrics.
 	p := filepath.Join(t.TempDir(), "walaudit.prom")
-	if _, stderr, code := run(t, "metrics", "--archive", lab.Archive, "--output", p); code != 0 {
-		t.Fatalf("--output: exit %d: %s", code, stderr)
+	cacheDir := t.TempDir()
+	var first string
+	for i := 0; i < 2; i++ {
+		if _, stderr, code := run(t, "metrics", "--archive", lab.Archive, "--output", p, "--cache-dir", cacheDir); code != 0 {
+			t.Fatalf("--output: exit %d: %s", code, stderr)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if parseMetrics(t, string(b)).value(t, "walaudit_backups") != 3 {
+			t.Errorf("textfile: %s", b)
+		}
+		// The check time differs between runs; the rest must not.
+		var keep []string
+		for _, l := range strings.Split(string(b), "\n") {
+			if !strings.Contains(l, "_seconds") && !strings.Contains(l, "timestamp") {
+				keep = append(keep, l)
+			}
+		}
+		if i == 0 {
+			first = strings.Join(keep, "\n")
+		} else if got := strings.Join(keep, "\n"); got != first {
+			t.Errorf("metrics from the cache differ:\n%s\nfirst run:\n%s", got, first)
+		}
 	}
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if parseMetrics(t, string(b)).value(t, "walaudit_backups") != 3 {
-		t.Errorf("textfile: %s", b)
+	if st, err := os.Stat(filepath.Join(cacheDir, "summaries.sqlite")); err != nil || st.Size() == 0 {
+		t.Errorf("metrics did not use the summary cache in %s: %v", cacheDir, err)
 	}
 
 	// An archive that cannot be read: exit 2, and the failure is a metric.

@@ -91,7 +91,14 @@ func pruneArchiveFlags() []cli.Flag {
 		}
 		out = append(out, f)
 	}
-	return append(out, &cli.StringFlag{Name: "target-timeline", Value: "latest", Usage: "recovery_target_timeline the policy is judged along: latest, current or a number"})
+	out = append(out, &cli.StringFlag{Name: "target-timeline", Value: "latest", Usage: "recovery_target_timeline the policy is judged along: latest, current or a number"})
+	return append(out, cacheFlags()...)
+}
+
+// policyOptions are the policy evaluation options the flags choose, with
+// the WAL summary cache (closed by the caller).
+func policyOptions(c *cli.Context, tl plan.TimelineSetting) policy.Options {
+	return policy.Options{Now: nowFunc, Timeline: tl, Cache: openCache(c), Reverify: c.Bool("reverify")}
 }
 
 func newPruneCheckCommand() *cli.Command {
@@ -145,7 +152,9 @@ are refused (use the tool's own expire command, and 'check' with the policy).
 			if err != nil {
 				return err
 			}
-			res, err := policy.CheckDeletion(c.Context, src, d, pol, policy.Options{Now: nowFunc, Timeline: tl})
+			opts := policyOptions(c, tl)
+			defer opts.Cache.Close()
+			res, err := policy.CheckDeletion(c.Context, src, d, pol, opts)
 			if err != nil {
 				return err
 			}
@@ -233,7 +242,9 @@ no longer restorable) goes to stderr with --format list, to stdout with
 			if err != nil {
 				return err
 			}
-			p, err := policy.PlanDeletion(c.Context, src, pol, policy.Options{Now: nowFunc, Timeline: tl})
+			opts := policyOptions(c, tl)
+			defer opts.Cache.Close()
+			p, err := policy.PlanDeletion(c.Context, src, pol, opts)
 			if err != nil {
 				return err
 			}

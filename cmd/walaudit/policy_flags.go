@@ -173,7 +173,7 @@ func finishCheck(c *cli.Context, pol *policy.Policy, arch *audit.Archive, req pl
 	undecided := ""
 
 	if pol != nil && (!pol.Empty() || len(pol.Acknowledged) > 0) {
-		opts := policy.Options{Now: nowFunc, Timeline: req.Timeline}
+		opts := policy.Options{Now: nowFunc, Timeline: req.Timeline, Cache: req.Cache, Reverify: req.Reverify}
 		// Reuse the check's own answer when it is the policy's question
 		// (--names-only answers decode no WAL, so they have no windows).
 		if req.Target.Kind == plan.TargetLatest && req.BackupID == "" && !req.NamesOnly {

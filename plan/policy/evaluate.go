@@ -10,6 +10,7 @@ import (
 	"github.com/walaudit/walaudit/audit"
 	"github.com/walaudit/walaudit/audit/finding"
 	"github.com/walaudit/walaudit/audit/wal"
+	"github.com/walaudit/walaudit/audit/walcache"
 	"github.com/walaudit/walaudit/plan"
 	"github.com/walaudit/walaudit/walname"
 )
@@ -51,6 +52,11 @@ type Options struct {
 	// PerTimeline also computes every timeline's recoverable range
 	// (metrics); it costs one more evaluation per timeline.
 	PerTimeline bool
+	// Cache and Reverify are as in plan.Request: a metrics server and cron
+	// checks share one summary cache, so repeated evaluations of an
+	// unchanged archive decode nothing again.
+	Cache    *walcache.Cache
+	Reverify bool
 }
 
 func (o Options) now() time.Time {
@@ -194,7 +200,7 @@ func Evaluate(ctx context.Context, arch *audit.Archive, pol *Policy, opts Option
 	rep := &Report{Now: plan.Timestamp{Time: now}, Policy: pol, Covered: []Interval{}, Uncovered: []Uncovered{},
 		Targets: []TargetStatus{}, Backups: []BackupStatus{}, Violations: []Violation{}, Findings: []finding.Finding{},
 		usedGaps: map[string]bool{}}
-	latestReq := plan.Request{Target: plan.Target{Kind: plan.TargetLatest}, Inclusive: true, Timeline: opts.Timeline}
+	latestReq := plan.Request{Target: plan.Target{Kind: plan.TargetLatest}, Inclusive: true, Timeline: opts.Timeline, Cache: opts.Cache, Reverify: opts.Reverify}
 	latest := opts.Latest
 	if latest == nil {
 		var err error
@@ -342,7 +348,7 @@ func Evaluate(ctx context.Context, arch *audit.Archive, pol *Policy, opts Option
 		res := latest
 		if t.Kind != plan.TargetLatest {
 			var err error
-			if res, err = plan.Evaluate(ctx, arch, plan.Request{Target: t, Inclusive: true, Timeline: opts.Timeline}); err != nil {
+			if res, err = plan.Evaluate(ctx, arch, plan.Request{Target: t, Inclusive: true, Timeline: opts.Timeline, Cache: opts.Cache, Reverify: opts.Reverify}); err != nil {
 				return nil, err
 			}
 		}
@@ -404,7 +410,7 @@ func Evaluate(ctx context.Context, arch *audit.Archive, pol *Policy, opts Option
 
 	if opts.PerTimeline {
 		var err error
-		if rep.Timelines, err = perTimeline(ctx, arch, latest); err != nil {
+		if rep.Timelines, err = perTimeline(ctx, arch, latest, opts); err != nil {
 			return nil, err
 		}
 	}
@@ -711,14 +717,14 @@ func scanNewestCommit(ctx context.Context, arch *audit.Archive, latest *plan.Res
 }
 
 // perTimeline computes, for every timeline, what the backups reach along it.
-func perTimeline(ctx context.Context, arch *audit.Archive, latest *plan.Result) ([]TimelineRange, error) {
+func perTimeline(ctx context.Context, arch *audit.Archive, latest *plan.Result, opts Options) ([]TimelineRange, error) {
 	var out []TimelineRange
 	for _, tli := range arch.Inv.Timelines() {
 		res := latest
 		if tli != latest.Target.ResolvedTimeline {
 			var err error
 			res, err = plan.Evaluate(ctx, arch, plan.Request{Target: plan.Target{Kind: plan.TargetLatest}, Inclusive: true,
-				Timeline: plan.TimelineSetting{Kind: "number", TLI: tli}})
+				Timeline: plan.TimelineSetting{Kind: "number", TLI: tli}, Cache: opts.Cache, Reverify: opts.Reverify})
 			if err != nil {
 				return nil, err
 			}
