@@ -294,7 +294,7 @@ func (s *stream) scan(r io.Reader, data []byte, name string) (*SegmentSummary, e
 		}
 	}
 	// Collected in a reused buffer, copied once at its final size.
-	sum.Events = slices.Clone(s.events)
+	sum.Events = cloneOrNil(s.events)
 	sum.RecordsByRmgr = make(map[string]int)
 	for id, n := range counts {
 		if n > 0 {
@@ -323,6 +323,15 @@ func (s *stream) scan(r io.Reader, data []byte, name string) (*SegmentSummary, e
 	return fail(stopErr)
 }
 
+// cloneOrNil copies s, nil when empty: whether a pooled scan buffer was
+// fresh (nil) or reused (empty) must not show in a summary.
+func cloneOrNil[S ~[]E, E any](s S) S {
+	if len(s) == 0 {
+		return nil
+	}
+	return slices.Clone(s)
+}
+
 // fillChain copies what the scan kept for Chain into the summary.
 func (s *stream) fillChain(sum *SegmentSummary) {
 	c := s.cap
@@ -339,10 +348,10 @@ func (s *stream) fillChain(sum *SegmentSummary) {
 		sum.Tail = c.tail
 	}
 	sum.Pages = c.pages
-	sum.PageTLIs = slices.Clone(c.tlis)
-	sum.Starts = slices.Clone(c.starts)
-	sum.Links = slices.Clone(c.links)
-	sum.Abandoned = slices.Clone(c.abandoned)
+	sum.PageTLIs = cloneOrNil(c.tlis)
+	sum.Starts = cloneOrNil(c.starts)
+	sum.Links = cloneOrNil(c.links)
+	sum.Abandoned = cloneOrNil(c.abandoned)
 	sum.FirstOverwritten = c.overwritten
 }
 
