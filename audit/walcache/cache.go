@@ -371,6 +371,19 @@ func (c *Cache) Put(ctx context.Context, k Key, sum *wal.SegmentSummary) error {
 	return nil
 }
 
+// Release forgets the rows kept in memory; the next Get of a location
+// loads its rows again. A long-running process (metrics --listen) calls it
+// after each check, so that its memory does not hold every summary of the
+// archive between checks.
+func (c *Cache) Release() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	c.mem, c.loaded = map[memKey]*memRow{}, map[string]bool{}
+	c.mu.Unlock()
+}
+
 // Close releases the database. A disabled cache's Close does nothing.
 func (c *Cache) Close() error {
 	if c == nil || c.db == nil {

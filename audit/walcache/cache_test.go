@@ -92,6 +92,19 @@ func TestPutGet(t *testing.T) {
 	if got, ok, err := open(t, dir).Get(ctx, k); !ok || err != nil || got.Records != summary(2).Records {
 		t.Errorf("second handle: hit %v, %v", ok, err)
 	}
+	// Released rows are read again from the database, and puts after a
+	// release are kept.
+	c.Release()
+	if got, ok, err := c.Get(ctx, k); !ok || err != nil || !reflect.DeepEqual(got, summary(2)) {
+		t.Errorf("after Release: hit %v, %v, %+v", ok, err, got)
+	}
+	c.Release()
+	if err := c.Put(ctx, key(3), summary(3)); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok, err := c.Get(ctx, key(3)); !ok || err != nil || !reflect.DeepEqual(got, summary(3)) {
+		t.Errorf("put after Release: hit %v, %v", ok, err)
+	}
 }
 
 func TestCorruptRows(t *testing.T) {

@@ -68,6 +68,7 @@ EXIT STATUS:
 			check := func(ctx context.Context) *policy.Snapshot {
 				ctx, cancel := context.WithTimeout(ctx, c.Duration("timeout"))
 				defer cancel()
+				defer opts.Cache.Release() // rows stay in the database, not in this server's memory
 				return policy.TakeSnapshot(ctx, sreq)
 			}
 			if addr := c.String("listen"); addr != "" {
