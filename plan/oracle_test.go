@@ -189,28 +189,8 @@ func buildFixture(t *testing.T) error {
 		return err
 	}
 	// Fork timeline 2 by a real PITR to rp1 with promotion, archiving into the same archive.
-	fork, err := lab.Restore(ctx, fx.b1, "fork", "", map[string]string{
-		"recovery_target_name":   "'rp1'",
-		"recovery_target_action": "'promote'",
-		"archive_mode":           "on",
-		"archive_command":        pgserver.Quote(lab.ArchiveCommand()),
-	})
+	fork, err := lab.Fork(ctx, fx.b1, "fork", "rp1")
 	if err != nil {
-		return err
-	}
-	if err := fork.Start(ctx, false); err != nil {
-		return err
-	}
-	wctx, wcancel := context.WithTimeout(ctx, 2*time.Minute)
-	res, err := fork.WaitRecovery(wctx)
-	wcancel()
-	if err != nil {
-		return err
-	}
-	if res.State != pgserver.RecoveryPromoted {
-		return fmt.Errorf("fork did not promote: %+v\n%s", res, fork.LogTail(30))
-	}
-	if err := fork.WaitReady(ctx); err != nil {
 		return err
 	}
 	if err := fork.Exec(ctx, `INSERT INTO t SELECT g, repeat('z', 300) FROM generate_series(1, 2000) g`); err != nil {

@@ -201,6 +201,37 @@ func (l *Lab) Restore(ctx context.Context, backupDir, name, archiveDir string, s
 	return s, nil
 }
 
+// Fork starts a new timeline: a real point-in-time recovery of backupDir
+// to the restore point rp that promotes and then archives into the lab's
+// archive. It returns the running, promoted server.
+func (l *Lab) Fork(ctx context.Context, backupDir, name, rp string) (*Server, error) {
+	s, err := l.Restore(ctx, backupDir, name, "", map[string]string{
+		"recovery_target_name":   Quote(rp),
+		"recovery_target_action": "'promote'",
+		"archive_mode":           "on",
+		"archive_command":        Quote(l.ArchiveCommand()),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Start(ctx, false); err != nil {
+		return nil, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	res, err := s.WaitRecovery(wctx)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	if res.State != RecoveryPromoted {
+		return nil, fmt.Errorf("fork %s did not promote: %+v\n%s", name, res, s.LogTail(30))
+	}
+	if err := s.WaitReady(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
 // Recover runs a real PostgreSQL archive recovery of backupDir with the
 // given settings and returns what the server did; the recovered cluster
 // is stopped and removed afterwards.
