@@ -16,6 +16,7 @@ import (
 	"github.com/walaudit/walaudit/audit/walcache"
 	"github.com/walaudit/walaudit/plan"
 	"github.com/walaudit/walaudit/plan/pgserver"
+	"github.com/walaudit/walaudit/timeline"
 	"github.com/walaudit/walaudit/walname"
 )
 
@@ -62,6 +63,24 @@ func TestMain(m *testing.M) {
 		_ = fx.lab.Close()
 	}
 	os.Exit(code)
+}
+
+// switchPoint reads where timeline tli's parent switched to it, from the
+// archived history file.
+func switchPoint(archive string, tli walname.TimelineID) (walname.LSN, error) {
+	data, err := os.ReadFile(filepath.Join(archive, walname.HistoryName(tli)))
+	if err != nil {
+		return 0, err
+	}
+	h, err := timeline.ParseHistory(tli, data)
+	if err != nil {
+		return 0, err
+	}
+	_, at, ok := h.Parent()
+	if !ok {
+		return 0, fmt.Errorf("%s names no parent", walname.HistoryName(tli))
+	}
+	return at, nil
 }
 
 func lsnOf(t testing.TB, s *pgserver.Server, q string) walname.LSN {
@@ -239,14 +258,9 @@ func buildFixture(t *testing.T) error {
 	if err := p1.Stop(ctx); err != nil {
 		return err
 	}
-	hist, err := os.ReadFile(filepath.Join(lab.Archive, "00000002.history"))
-	if err != nil {
+	if fx.forkLSN, err = switchPoint(lab.Archive, 2); err != nil {
 		return err
 	}
-	if _, err := fmt.Sscanf(string(hist), "1\t%X/%X", &a, &b); err != nil {
-		return fmt.Errorf("parse 00000002.history %q: %w", hist, err)
-	}
-	fx.forkLSN = walname.LSN(uint64(a)<<32 | uint64(b))
 	fx.endLSN = fx.tli1Late + 64<<20
 	// The gap copy: remove a timeline-1 segment after the backup's start
 	// and before the fork point.

@@ -257,14 +257,9 @@ func (vf *verFixture) build(ctx context.Context, t *testing.T) error {
 	if err := p1.Stop(ctx); err != nil {
 		return err
 	}
-	hist, err := os.ReadFile(filepath.Join(lab.Archive, "00000002.history"))
-	if err != nil {
+	if vf.forkLSN, err = switchPoint(lab.Archive, 2); err != nil {
 		return err
 	}
-	if _, err := fmt.Sscanf(string(hist), "1\t%X/%X", &a, &b); err != nil {
-		return fmt.Errorf("parse 00000002.history %q: %w", hist, err)
-	}
-	vf.forkLSN = walname.LSN(uint64(a)<<32 | uint64(b))
 	// The gap copy lacks a timeline-1 segment between the backup and the fork.
 	gap := vf.midLSN.Segment(vf.segSize) + 1
 	if gap >= vf.forkLSN.Segment(vf.segSize) {
