@@ -1,7 +1,6 @@
 package wal_test
 
 import (
-	"bufio"
 	"bytes"
 	"compress/gzip"
 	"errors"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/walaudit/walaudit/audit/wal"
+	"github.com/walaudit/walaudit/audit/wal/waldump"
 	"github.com/walaudit/walaudit/walname"
 )
 
@@ -92,40 +92,15 @@ type dumpLine struct {
 	desc           string
 }
 
-var dumpRE = regexp.MustCompile(`^rmgr: (\S+)\s+len \(rec/tot\):\s*(\d+)/\s*(\d+), tx:\s*(\d+), lsn: ([0-9A-F]+/[0-9A-F]+), prev ([0-9A-F]+/[0-9A-F]+), desc: (.*)$`)
-
 func loadDump(t *testing.T) []dumpLine {
 	t.Helper()
-	f, err := os.Open(filepath.Join("testdata", "waldump.txt"))
+	lines, err := waldump.ParseFile(filepath.Join("testdata", "waldump.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	var out []dumpLine
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		m := dumpRE.FindStringSubmatch(sc.Text())
-		if m == nil {
-			t.Fatalf("unparsable pg_waldump line %q", sc.Text())
-		}
-		d := dumpLine{rmgr: m[1], desc: m[7]}
-		d.recLen, _ = strconv.Atoi(m[2])
-		d.totLen, _ = strconv.Atoi(m[3])
-		x, _ := strconv.ParseUint(m[4], 10, 32)
-		d.xid = uint32(x)
-		if d.lsn, err = walname.ParseLSN(m[5]); err != nil {
-			t.Fatal(err)
-		}
-		if d.prev, err = walname.ParseLSN(m[6]); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, d)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if len(out) == 0 {
-		t.Fatal("empty golden file")
+	out := make([]dumpLine, len(lines))
+	for i, l := range lines {
+		out[i] = dumpLine{rmgr: l.Rmgr, recLen: l.RecLen, totLen: l.TotLen, xid: l.XID, lsn: l.LSN, prev: l.Prev, desc: l.Desc}
 	}
 	return out
 }

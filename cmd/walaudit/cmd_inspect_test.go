@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"compress/gzip"
 	"encoding/binary"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/walaudit/walaudit/audit"
 	"github.com/walaudit/walaudit/audit/finding"
+	"github.com/walaudit/walaudit/audit/wal/waldump"
 	"github.com/walaudit/walaudit/walname"
 )
 
@@ -38,7 +38,6 @@ type goldenRec struct {
 	desc           string
 }
 
-var goldenRE = regexp.MustCompile(`^rmgr: (\S+)\s+len \(rec/tot\):\s*(\d+)/\s*(\d+), tx:\s*(\d+), lsn: ([0-9A-F]+/[0-9A-F]+), prev [0-9A-F]+/[0-9A-F]+, desc: (.*)$`)
 
 // pgTimeRE finds pg_waldump's timestamps ("2026-11-21 01:59:09.16282 UTC").
 var pgTimeRE = regexp.MustCompile(`\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)? UTC`)
@@ -48,33 +47,13 @@ var jsonTimeRE = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$`)
 
 func loadGolden(t *testing.T) []goldenRec {
 	t.Helper()
-	f, err := os.Open(filepath.Join(walTestdata, "waldump.txt"))
+	lines, err := waldump.ParseFile(filepath.Join(walTestdata, "waldump.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	var out []goldenRec
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		m := goldenRE.FindStringSubmatch(sc.Text())
-		if m == nil {
-			t.Fatalf("unparsable pg_waldump line %q", sc.Text())
-		}
-		g := goldenRec{rmgr: m[1], desc: m[6]}
-		g.recLen, _ = strconv.Atoi(m[2])
-		g.totLen, _ = strconv.Atoi(m[3])
-		x, _ := strconv.ParseUint(m[4], 10, 32)
-		g.xid = uint32(x)
-		if g.lsn, err = walname.ParseLSN(m[5]); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, g)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if len(out) == 0 {
-		t.Fatal("empty golden file")
+	out := make([]goldenRec, len(lines))
+	for i, l := range lines {
+		out[i] = goldenRec{rmgr: l.Rmgr, recLen: l.RecLen, totLen: l.TotLen, xid: l.XID, lsn: l.LSN, desc: l.Desc}
 	}
 	return out
 }
