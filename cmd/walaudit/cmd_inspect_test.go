@@ -38,7 +38,6 @@ type goldenRec struct {
 	desc           string
 }
 
-
 // pgTimeRE finds pg_waldump's timestamps ("2026-11-21 01:59:09.16282 UTC").
 var pgTimeRE = regexp.MustCompile(`\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)? UTC`)
 
