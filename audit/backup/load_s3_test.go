@@ -17,7 +17,7 @@ import (
 	"github.com/walaudit/walaudit/audit"
 	"github.com/walaudit/walaudit/audit/backup"
 	"github.com/walaudit/walaudit/audit/store"
-	"github.com/walaudit/walaudit/plan/pgserver"
+	"github.com/walaudit/walaudit/plan/pgserver/pgtest"
 )
 
 // TestLoadBackupsS3 gives audit.Load an s3:// --backups location holding
@@ -30,22 +30,7 @@ func TestLoadBackupsS3(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	bin, err := pgserver.FindBin(ctx, "", 0)
-	if err != nil {
-		if ci := os.Getenv("CI"); ci != "" && ci != "false" && ci != "0" {
-			t.Fatalf("PostgreSQL binaries are required: %v", err)
-		}
-		t.Skipf("PostgreSQL binaries are required: %v", err)
-	}
-	u, err := pgserver.LookupOSUser("")
-	if err != nil {
-		t.Skipf("no OS user for PostgreSQL: %v", err)
-	}
-	lab, err := pgserver.NewLab(ctx, "", bin, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lab.Close()
+	lab := pgtest.NewLab(ctx, t, nil)
 	p, err := lab.InitPrimary(ctx, "p1", 1, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -17,7 +17,7 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/walaudit/walaudit/audit/store"
-	"github.com/walaudit/walaudit/plan/pgserver"
+	"github.com/walaudit/walaudit/plan/pgserver/pgtest"
 )
 
 // fakeS3 starts gofakes3 on loopback with the bucket "bk", the AWS SDK
@@ -151,22 +151,7 @@ func TestScanFSS3Lab(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	bin, err := pgserver.FindBin(ctx, "", 0)
-	if err != nil {
-		if ci := os.Getenv("CI"); ci != "" && ci != "false" && ci != "0" {
-			t.Fatalf("PostgreSQL binaries are required: %v", err)
-		}
-		t.Skipf("PostgreSQL binaries are required: %v", err)
-	}
-	u, err := pgserver.LookupOSUser("")
-	if err != nil {
-		t.Skipf("no OS user for PostgreSQL: %v", err)
-	}
-	lab, err := pgserver.NewLab(ctx, "", bin, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lab.Close()
+	lab := pgtest.NewLab(ctx, t, nil)
 	p, err := lab.InitPrimary(ctx, "p1", 1, nil)
 	if err != nil {
 		t.Fatal(err)
