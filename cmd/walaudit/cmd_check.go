@@ -74,7 +74,8 @@ func formatFlag(allowed ...string) cli.Flag {
 	return &cli.StringFlag{Name: "format", Value: "table", Usage: strings.Join(allowed, "|")}
 }
 
-// requestFromFlags reads the archive and target flags with no I/O.
+// requestFromFlags reads the archive and target flags and, when they are
+// valid, opens the summary cache (the caller closes req.Cache).
 func requestFromFlags(c *cli.Context) (plan.Request, error) {
 	req := plan.Request{
 		Archive:   c.String("archive"),
@@ -84,7 +85,6 @@ func requestFromFlags(c *cli.Context) (plan.Request, error) {
 		NamesOnly: c.Bool("names-only"),
 		Reverify:  c.Bool("reverify"),
 	}
-	req.Cache = openCache(c)
 	var err error
 	if req.Target, err = plan.ParseTarget(c.String("target")); err != nil {
 		return req, usageErr(err)
@@ -102,6 +102,7 @@ func requestFromFlags(c *cli.Context) (plan.Request, error) {
 			return req, usageErr(err)
 		}
 	}
+	req.Cache = openCache(c)
 	return req, nil
 }
 
@@ -136,6 +137,7 @@ timeline's archived WAL.
 			if err != nil {
 				return err
 			}
+			defer req.Cache.Close()
 			pol, err := policyFromFlags(c)
 			if err != nil {
 				return err

@@ -52,6 +52,7 @@ func runDrill(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	defer req.Cache.Close()
 	if c.Int("repeat") < 1 {
 		return usagef("--repeat must be at least 1")
 	}

@@ -30,6 +30,7 @@ afterwards. 'walaudit drill' executes this same plan.
 			if err != nil {
 				return err
 			}
+			defer req.Cache.Close()
 			format := c.String("format")
 			if format == "table" {
 				format = "markdown"
