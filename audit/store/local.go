@@ -9,7 +9,10 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // Local is a Store over a directory tree.
@@ -43,6 +46,54 @@ func (l *Local) Root() string { return l.root }
 
 func (l *Local) String() string { return l.root }
 
+// statBatch is how many files List stats at a time.
+const statBatch = 4096
+
+type statJob struct {
+	key, path string
+	info      fs.FileInfo // nil when the file is gone
+	err       error
+}
+
+// statAll lstats every job's path on several goroutines; the first error
+// in job order (other than a file removed since the walk named it) is
+// returned.
+func statAll(ctx context.Context, jobs []statJob) error {
+	workers := min(2*runtime.GOMAXPROCS(0), len(jobs)/64+1)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(jobs) || ctx.Err() != nil {
+					return
+				}
+				j := &jobs[i]
+				info, err := os.Lstat(j.path)
+				switch {
+				case err == nil:
+					j.info = info
+				case !errors.Is(err, fs.ErrNotExist):
+					j.err = fmt.Errorf("stat %s: %w", j.path, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		if j.err != nil {
+			return j.err
+		}
+	}
+	return nil
+}
+
 // List walks the tree below root. Symbolic links are not followed (a
 // pgBackRest "latest" link would otherwise list a backup twice).
 func (l *Local) List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error {
@@ -54,6 +105,25 @@ func (l *Local) List(ctx context.Context, prefix string, fn func(ObjectInfo) err
 		if strings.HasSuffix(prefix, "/") {
 			start = filepath.Join(l.root, filepath.FromSlash(prefix))
 		}
+	}
+	// The walk only names the files; their stats (one system call each,
+	// the bulk of listing a large archive) are taken in parallel batches
+	// and reported in walk order.
+	var batch []statJob
+	flush := func() error {
+		if err := statAll(ctx, batch); err != nil {
+			return err
+		}
+		for _, j := range batch {
+			if j.info == nil || !j.info.Mode().IsRegular() {
+				continue // removed while listing, or not a file
+			}
+			if err := fn(ObjectInfo{Key: j.key, Size: j.info.Size(), ModTime: j.info.ModTime()}); err != nil {
+				return err
+			}
+		}
+		batch = batch[:0]
+		return nil
 	}
 	err := filepath.WalkDir(start, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -76,18 +146,15 @@ func (l *Local) List(ctx context.Context, prefix string, fn func(ObjectInfo) err
 		if !strings.HasPrefix(key, prefix) {
 			return nil
 		}
-		info, err := d.Info()
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil // removed while listing
-			}
-			return fmt.Errorf("stat %s: %w", p, err)
+		batch = append(batch, statJob{key: key, path: p})
+		if len(batch) == statBatch {
+			return flush()
 		}
-		if !info.Mode().IsRegular() {
-			return nil
-		}
-		return fn(ObjectInfo{Key: key, Size: info.Size(), ModTime: info.ModTime()})
+		return nil
 	})
+	if err == nil {
+		err = flush()
+	}
 	if err != nil {
 		return fmt.Errorf("list %s: %w", l.root, err)
 	}
