@@ -37,6 +37,11 @@ type evaluator struct {
 
 	locOnce sync.Once
 	loc     string
+
+	// batch, while set, collects the summaries to store, so that a cold
+	// scan of many segments stores them in one transaction.
+	putMu sync.Mutex
+	batch *[]walcache.Entry
 }
 
 func (ev *evaluator) addFinding(f finding.Finding) { ev.findings = append(ev.findings, f) }
@@ -1041,6 +1046,16 @@ func (ev *evaluator) loadSummaries(ctx context.Context, b *backup.Backup, steps 
 	// depends only on its own file.
 	sums := make([]*wal.SegmentSummary, len(steps))
 	failed := make([]bool, len(steps))
+	var fresh []walcache.Entry
+	ev.putMu.Lock()
+	ev.batch = &fresh
+	ev.putMu.Unlock()
+	defer func() {
+		ev.putMu.Lock()
+		ev.batch = nil
+		ev.putMu.Unlock()
+		_ = ev.cache.PutAll(ctx, fresh) // a cache that cannot store only costs speed
+	}()
 	jobs := make(chan int)
 	var wg sync.WaitGroup
 	for w := 0; w < runtime.GOMAXPROCS(0); w++ {

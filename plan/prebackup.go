@@ -356,6 +356,13 @@ func (ev *evaluator) keep(ctx context.Context, key walcache.Key, sum *wal.Segmen
 		return nil, name, nil
 	}
 	if key.Object != "" && ev.cache != nil {
+		ev.putMu.Lock()
+		if ev.batch != nil {
+			*ev.batch = append(*ev.batch, walcache.Entry{Key: key, Summary: sum})
+			ev.putMu.Unlock()
+			return sum, name, nil
+		}
+		ev.putMu.Unlock()
 		_ = ev.cache.Put(ctx, key, sum) // a cache that cannot store only costs speed
 	}
 	return sum, name, nil

@@ -371,6 +371,58 @@ func (c *Cache) Put(ctx context.Context, k Key, sum *wal.SegmentSummary) error {
 	return nil
 }
 
+// Entry is one summary to store with [Cache.PutAll].
+type Entry struct {
+	Key     Key
+	Summary *wal.SegmentSummary
+}
+
+// PutAll stores the entries as Put does, in one transaction: a cold check
+// stores a summary per segment, and a transaction each cost more than
+// the scans.
+func (c *Cache) PutAll(ctx context.Context, entries []Entry) error {
+	if c == nil || c.db == nil || len(entries) == 0 {
+		return nil
+	}
+	blobs := make([][]byte, len(entries))
+	for i, e := range entries {
+		if e.Summary == nil {
+			return errors.New("walcache: put of a nil summary")
+		}
+		b, err := e.Summary.MarshalBinary()
+		if err != nil {
+			return fmt.Errorf("walcache: encode summary of %s: %w", e.Key.Object, err)
+		}
+		blobs[i] = b
+	}
+	tx, err := c.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("walcache: put: %w", err)
+	}
+	defer tx.Rollback()
+	put := tx.StmtContext(ctx, c.put)
+	now := time.Now().Unix()
+	for i, e := range entries {
+		k := e.Key
+		crc := int64(crc32.Checksum(blobs[i], castagnoli))
+		if _, err := put.ExecContext(ctx, k.Location, k.Object, k.Size, k.ModTime.UnixNano(), k.ETag,
+			int64(wal.SummaryVersion), blobs[i], crc, now); err != nil {
+			return fmt.Errorf("walcache: put %s %s: %w", k.Location, k.Object, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("walcache: put: %w", err)
+	}
+	c.mu.Lock()
+	for _, e := range entries {
+		if k := e.Key; c.loaded[k.Location] {
+			c.mem[memKey{k.Location, k.Object}] = &memRow{size: k.Size, mtime: k.ModTime.UnixNano(), etag: k.ETag, sum: e.Summary}
+		}
+	}
+	c.mu.Unlock()
+	return nil
+}
+
 // Release forgets the rows kept in memory; the next Get of a location
 // loads its rows again. A long-running process (metrics --listen) calls it
 // after each check, so that its memory does not hold every summary of the

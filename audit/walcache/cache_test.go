@@ -92,6 +92,18 @@ func TestPutGet(t *testing.T) {
 	if got, ok, err := open(t, dir).Get(ctx, k); !ok || err != nil || got.Records != summary(2).Records {
 		t.Errorf("second handle: hit %v, %v", ok, err)
 	}
+	// PutAll stores several in one transaction; another handle sees them.
+	if err := c.PutAll(ctx, []walcache.Entry{{Key: key(4), Summary: summary(4)}, {Key: key(5), Summary: summary(5)}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []int{4, 5} {
+		if got, ok, err := open(t, dir).Get(ctx, key(i)); !ok || err != nil || !reflect.DeepEqual(got, summary(i)) {
+			t.Errorf("PutAll %d: hit %v, %v", i, ok, err)
+		}
+	}
+	if err := c.PutAll(ctx, []walcache.Entry{{Key: key(6)}}); err == nil {
+		t.Error("PutAll of a nil summary must fail")
+	}
 	// Released rows are read again from the database, and puts after a
 	// release are kept.
 	c.Release()
