@@ -9,10 +9,9 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
-	"sync/atomic"
+
+	"github.com/walaudit/walaudit/audit/internal/par"
 )
 
 // Local is a Store over a directory tree.
@@ -59,31 +58,16 @@ type statJob struct {
 // in job order (other than a file removed since the walk named it) is
 // returned.
 func statAll(ctx context.Context, jobs []statJob) error {
-	workers := min(2*runtime.GOMAXPROCS(0), len(jobs)/64+1)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(jobs) || ctx.Err() != nil {
-					return
-				}
-				j := &jobs[i]
-				info, err := os.Lstat(j.path)
-				switch {
-				case err == nil:
-					j.info = info
-				case !errors.Is(err, fs.ErrNotExist):
-					j.err = fmt.Errorf("stat %s: %w", j.path, err)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
+	if err := par.For(ctx, len(jobs), func(i int) {
+		j := &jobs[i]
+		info, err := os.Lstat(j.path)
+		switch {
+		case err == nil:
+			j.info = info
+		case !errors.Is(err, fs.ErrNotExist):
+			j.err = fmt.Errorf("stat %s: %w", j.path, err)
+		}
+	}); err != nil {
 		return err
 	}
 	for _, j := range jobs {
