@@ -365,7 +365,13 @@ func prefetchWorker(c *cli.Context, sz walname.SegmentSize) error {
 	if spool == "" {
 		return usagef("--prefetch-worker needs --spool")
 	}
-	if err := os.MkdirAll(spool, 0o700); err != nil {
+	// Only the spool itself is created, never its parents: a worker that
+	// starts after the drill removed its scratch directory must not bring
+	// it back.
+	if err := os.Mkdir(spool, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
 		return err
 	}
 	lock, err := os.OpenFile(filepath.Join(spool, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)

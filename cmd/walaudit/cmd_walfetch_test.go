@@ -124,4 +124,14 @@ func TestWalFetchPrefetch(t *testing.T) {
 	if got, _ := os.ReadFile(filepath.Join(out, "b")); !bytes.Equal(got, want) {
 		t.Fatal("spooled segment differs from the archived one")
 	}
+	// A worker that starts after the drill removed its scratch directory
+	// does not bring it back.
+	gone := filepath.Join(t.TempDir(), "scratch-removed")
+	cmd = exec.Command(bin, "wal-fetch", "--prefetch-worker", "--archive", dir, "--segment-size", "1MB", "--spool", filepath.Join(gone, "spool"), segs[2])
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("late worker: %v\n%s", err, b)
+	}
+	if _, err := os.Stat(gone); !os.IsNotExist(err) {
+		t.Fatalf("a late prefetch worker recreated %s: %v", gone, err)
+	}
 }
