@@ -918,13 +918,15 @@ func (ev *evaluator) namesOnlyWalk(b *backup.Backup, h *timeline.History, fp *ti
 }
 
 // summarySteps returns the plan's steps when the summary path can answer
-// exactly like the reader: not for wrong-branch copies or WAL carried in a
-// backup's pg_wal.
+// exactly like the reader: not for wrong-branch copies. WAL carried in a
+// backup's pg_wal is summarised too, but not cached (its files have no
+// identity in the archive to key it by).
 func (ev *evaluator) summarySteps(b *backup.Backup, fp *timeline.Plan, use bool) ([]timeline.Step, bool) {
 	if !use || ev.cache == nil {
 		return nil, false
 	}
 	inv := ev.arch.Inv
+	sz := inv.SegmentSize
 	var steps []timeline.Step
 	for _, st := range fp.Steps {
 		if st.Status == timeline.StepWrongBranch {
@@ -933,7 +935,7 @@ func (ev *evaluator) summarySteps(b *backup.Backup, fp *timeline.Plan, use bool)
 		if st.Read == 0 {
 			break
 		}
-		if inv.Segment(st.Read, st.Seg) == nil {
+		if inv.Segment(st.Read, st.Seg) == nil && !carries(b, walname.SegmentName(st.Read, st.Seg, sz)) {
 			return nil, false
 		}
 		steps = append(steps, st)
@@ -951,8 +953,8 @@ func (ev *evaluator) summarySteps(b *backup.Backup, fp *timeline.Plan, use bool)
 // check of an unchanged archive then reads one row instead of loading and
 // chaining a summary per segment.
 func (ev *evaluator) chainEvents(ctx context.Context, b *backup.Backup, h *timeline.History, steps []timeline.Step, opts wal.Options) (evs []wal.Event, end walname.LSN, err error, ok bool) {
-	key := ev.walkMemoKey(b, h, steps, opts)
-	if !ev.req.Reverify {
+	key, memo := ev.walkMemoKey(b, h, steps, opts)
+	if memo && !ev.req.Reverify {
 		if m, hit, gerr := ev.cache.Get(ctx, key); gerr == nil && hit && m.Stop != nil {
 			return m.Events, m.End, m.Stop, true
 		}
@@ -969,7 +971,7 @@ func (ev *evaluator) chainEvents(ctx context.Context, b *backup.Backup, h *timel
 		return nil, 0, nil, false
 	}
 	var ce *wal.ContentError
-	if errors.As(err, &ce) {
+	if memo && errors.As(err, &ce) {
 		_ = ev.cache.Put(ctx, key, &wal.SegmentSummary{File: "walk", Events: evs, End: end, Stop: ce})
 	}
 	return evs, end, err, true
@@ -977,8 +979,9 @@ func (ev *evaluator) chainEvents(ctx context.Context, b *backup.Backup, h *timel
 
 // walkMemoKey names a backup's walk memo: one row per backup start and
 // target history (rewritten when anything changes), valid only for the
-// exact files, start and options hashed into its ETag.
-func (ev *evaluator) walkMemoKey(b *backup.Backup, h *timeline.History, steps []timeline.Step, opts wal.Options) walcache.Key {
+// exact files, start and options hashed into its ETag. ok is false when a
+// file on the path is not in the archive (carried in the backup).
+func (ev *evaluator) walkMemoKey(b *backup.Backup, h *timeline.History, steps []timeline.Step, opts wal.Options) (walcache.Key, bool) {
 	inv := ev.arch.Inv
 	buf := make([]byte, 0, 64+80*len(steps))
 	buf = fmt.Appendf(buf, "walk v%d seg %d start %d sys %d tlis", wal.SummaryVersion, opts.SegmentSize, b.StartLSN, opts.SystemID)
@@ -987,6 +990,9 @@ func (ev *evaluator) walkMemoKey(b *backup.Backup, h *timeline.History, steps []
 	}
 	for _, st := range steps {
 		o := inv.Segment(st.Read, st.Seg)
+		if o == nil {
+			return walcache.Key{}, false
+		}
 		buf = append(append(buf, '\n'), o.Key...)
 		buf = strconv.AppendInt(append(buf, ' '), o.Size, 10)
 		buf = strconv.AppendInt(append(buf, ' '), o.ModTime.UnixNano(), 10)
@@ -994,7 +1000,7 @@ func (ev *evaluator) walkMemoKey(b *backup.Backup, h *timeline.History, steps []
 	}
 	sum := sha256.Sum256(buf)
 	return walcache.Key{Location: "walk:" + ev.location(), Object: fmt.Sprintf("%s/%d/%d", b.StartLSN, b.StartTLI, h.TLI()),
-		Size: int64(len(steps)), ModTime: time.Unix(0, 0), ETag: hex.EncodeToString(sum[:])}
+		Size: int64(len(steps)), ModTime: time.Unix(0, 0), ETag: hex.EncodeToString(sum[:])}, true
 }
 
 // restartBefore is where the reader takes over from the chain before an
