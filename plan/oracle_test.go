@@ -469,6 +469,8 @@ func TestReachabilityAgreesWithPostgreSQL(t *testing.T) {
 		{name: "time-on-last-commit-before-backup-incl", backup: "b1", target: "time:" + ts(f.tLastPre), inclusive: true, preBackup: true},
 		// Exclusive, the commit at the target is excluded but b1 holds it.
 		{name: "time-on-last-commit-before-backup-excl", backup: "b1", target: "time:" + ts(f.tLastPre), inclusive: false, stricterTime: true},
+		// Without the WAL before b1 nothing proves the target's state.
+		{name: "time-before-backup-no-earlier-wal", archive: "noprefix", backup: "b1", target: "time:" + ts(f.tLastPre.Add(10*time.Millisecond)), inclusive: true, stricterTime: true},
 		{name: "xid-commit-incl", backup: "b1", target: fmt.Sprintf("xid:%d", f.xCommit), inclusive: true},
 		{name: "xid-commit-excl", backup: "b1", target: fmt.Sprintf("xid:%d", f.xCommit), inclusive: false},
 		{name: "xid-abort", backup: "b1", target: fmt.Sprintf("xid:%d", f.xAbort), inclusive: true},
@@ -745,6 +747,14 @@ func (f *fixture) variant(t *testing.T, kind string) string {
 		sz := walname.SegmentSize(1 << 20)
 		if err := os.Remove(filepath.Join(dir, walname.SegmentName(2, f.forkLSN.Segment(sz), sz))); err != nil {
 			t.Fatal(err)
+		}
+	case "noprefix":
+		// Retention removed every segment before b1's start segment.
+		sz := walname.SegmentSize(1 << 20)
+		for seg := walname.SegNo(1); seg < f.b1Start.Segment(sz); seg++ {
+			if err := os.Remove(filepath.Join(dir, walname.SegmentName(1, seg, sz))); err != nil && !os.IsNotExist(err) {
+				t.Fatal(err)
+			}
 		}
 	case "nobs":
 		// The WAL of backup bs is only in its pg_wal.

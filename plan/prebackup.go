@@ -159,6 +159,9 @@ func (ev *evaluator) provePreBackup(ctx context.Context, b *backup.Backup, h *ti
 		return nil, "", fmt.Errorf("plan WAL before backup %s: %w", b.ID, err)
 	}
 	if !fp.Complete {
+		if fp.Stop < 0 || fp.Stop >= len(fp.Steps) {
+			return nil, fmt.Sprintf("the WAL before the backup ends at %s", fp.End), nil
+		}
 		st := fp.Steps[fp.Stop]
 		return nil, fmt.Sprintf("the WAL before the backup is not contiguous: %s is %s", walname.SegmentName(st.Want, st.Seg, sz), st.Status), nil
 	}
