@@ -93,9 +93,13 @@ type memRow struct {
 // does nothing.
 func Disabled() *Cache { return &Cache{} }
 
-// DefaultDir is where Open("") keeps the cache: the user's cache
-// directory (os.UserCacheDir), subdirectory walaudit.
+// DefaultDir is where Open("") keeps the cache: $WALAUDIT_CACHE_DIR when
+// set, else the user's cache directory (os.UserCacheDir), subdirectory
+// walaudit.
 func DefaultDir() (string, error) {
+	if d := os.Getenv("WALAUDIT_CACHE_DIR"); d != "" {
+		return d, nil
+	}
 	d, err := os.UserCacheDir()
 	if err != nil {
 		return "", fmt.Errorf("walcache: no cache directory: %w", err)

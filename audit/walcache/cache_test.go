@@ -176,6 +176,7 @@ func TestDisabled(t *testing.T) {
 }
 
 func TestDefaultDir(t *testing.T) {
+	t.Setenv("WALAUDIT_CACHE_DIR", "")
 	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 	t.Setenv("HOME", t.TempDir())
 	d, err := walcache.DefaultDir()
@@ -185,6 +186,12 @@ func TestDefaultDir(t *testing.T) {
 	c := open(t, "")
 	if filepath.Dir(c.Path()) != d || filepath.Base(d) != "walaudit" {
 		t.Errorf("cache at %s, default dir %s", c.Path(), d)
+	}
+	// $WALAUDIT_CACHE_DIR overrides it.
+	own := t.TempDir()
+	t.Setenv("WALAUDIT_CACHE_DIR", own)
+	if c := open(t, ""); filepath.Dir(c.Path()) != own {
+		t.Errorf("with WALAUDIT_CACHE_DIR=%s the cache is at %s", own, c.Path())
 	}
 }
 

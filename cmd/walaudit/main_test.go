@@ -85,7 +85,18 @@ func TestMain(m *testing.M) {
 			}
 		}
 	}
+	// The CLI's default summary cache goes to a directory of this run:
+	// tests neither read a developer's cache nor share one with other test
+	// processes. (Not XDG_CACHE_HOME: that would also empty Go's build
+	// cache for the builds tests run.)
+	cacheHome, err := os.MkdirTemp("", "walaudit-cache")
+	if err == nil {
+		os.Setenv("WALAUDIT_CACHE_DIR", cacheHome)
+	}
 	code := m.Run()
+	if cacheHome != "" {
+		os.RemoveAll(cacheHome)
+	}
 	if binDir != "" {
 		os.RemoveAll(binDir)
 	}
