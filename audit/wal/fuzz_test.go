@@ -61,6 +61,12 @@ func fuzzBody(t *testing.T, data []byte) {
 	seg := make([]byte, fuzzSegSize)
 	copy(seg, data)
 	sum, err := wal.ScanSegment(bytes.NewReader(seg), "fuzz", wal.Options{})
+	// The zero-copy scan (files mapped into memory) summarises alike.
+	for _, in := range [][]byte{data, seg} {
+		want, wantErr := wal.ScanSegment(bytes.NewReader(in), "fuzz", wal.Options{})
+		got, gotErr := wal.ScanSegmentBytes(in, "fuzz", wal.Options{})
+		same(t, len(in), "ScanSegmentBytes", want, wantErr, got, gotErr)
+	}
 	if err != nil {
 		if !errors.Is(err, wal.ErrUnsupportedVersion) {
 			t.Fatalf("error %v for in-memory input", err)
