@@ -501,22 +501,7 @@ func runOracle(t *testing.T, f *fixture, c oracleCase) {
 		archive = f.variant(t, c.archive)
 	}
 	bdir := map[string]string{"b0": f.b0, "b1": f.b1, "b2": f.b2, "bs": f.bs, "sb": f.sb}[c.backup]
-	tg, err := plan.ParseTarget(c.target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tl, err := plan.ParseTimelineSetting(c.timeline)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := plan.Check(ctx, plan.Request{Archive: archive, Backups: f.lab.Backups, BackupID: c.backup,
-		Target: tg, Inclusive: c.inclusive, Timeline: tl})
-	if err != nil {
-		t.Fatalf("walaudit check: %v", err)
-	}
-	if len(res.Backups) != 1 {
-		t.Fatalf("want one backup answer, got %d", len(res.Backups))
-	}
+	tg, tl, res := checkCase(ctx, t, archive, f.lab.Backups, c)
 	ans := res.Backups[0]
 	// The summary-cache path must answer exactly like the reader, cold
 	// (scanning and storing) and warm (from the cache alone).
@@ -531,22 +516,7 @@ func runOracle(t *testing.T, f *fixture, c oracleCase) {
 		}
 	}
 
-	settings := map[string]string{"recovery_target_action": "'pause'", "recovery_target_inclusive": fmt.Sprint(c.inclusive)}
-	if c.timeline != "" {
-		settings["recovery_target_timeline"] = pgserver.Quote(c.timeline)
-	}
-	switch tg.Kind {
-	case plan.TargetLSN:
-		settings["recovery_target_lsn"] = pgserver.Quote(tg.LSN.String())
-	case plan.TargetName:
-		settings["recovery_target_name"] = pgserver.Quote(tg.Name)
-	case plan.TargetImmediate:
-		settings["recovery_target"] = "'immediate'"
-	case plan.TargetTime:
-		settings["recovery_target_time"] = pgserver.Quote(tg.Time.Format("2006-01-02 15:04:05.999999-07:00"))
-	case plan.TargetXID:
-		settings["recovery_target_xid"] = pgserver.Quote(fmt.Sprint(tg.XID))
-	}
+	settings := recoverySettings(c, tg)
 	pg, log, err := f.lab.Recover(ctx, bdir, archive, settings)
 	if err != nil {
 		t.Fatalf("real recovery: %v\n%s", err, log)
@@ -634,6 +604,52 @@ func runOracle(t *testing.T, f *fixture, c oracleCase) {
 			t.Fatalf("overall result %s / %v disagrees with the backup's answer", res.Verdict, res.Stop)
 		}
 	}
+}
+
+// checkCase runs walaudit's check for one oracle case (the reader, no
+// cache) and requires exactly one backup answer.
+func checkCase(ctx context.Context, t *testing.T, archive, backups string, c oracleCase) (plan.Target, plan.TimelineSetting, *plan.Result) {
+	t.Helper()
+	tg, err := plan.ParseTarget(c.target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl, err := plan.ParseTimelineSetting(c.timeline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := plan.Check(ctx, plan.Request{Archive: archive, Backups: backups, BackupID: c.backup,
+		Target: tg, Inclusive: c.inclusive, Timeline: tl})
+	if err != nil {
+		t.Fatalf("walaudit check: %v", err)
+	}
+	if len(res.Backups) != 1 {
+		t.Fatalf("want one backup answer, got %d", len(res.Backups))
+	}
+	return tg, tl, res
+}
+
+// recoverySettings are the real recovery's settings for an oracle case,
+// written here independently of walaudit's own runbook: pause at the
+// target so that the stop can be read.
+func recoverySettings(c oracleCase, tg plan.Target) map[string]string {
+	settings := map[string]string{"recovery_target_action": "'pause'", "recovery_target_inclusive": fmt.Sprint(c.inclusive)}
+	if c.timeline != "" {
+		settings["recovery_target_timeline"] = pgserver.Quote(c.timeline)
+	}
+	switch tg.Kind {
+	case plan.TargetLSN:
+		settings["recovery_target_lsn"] = pgserver.Quote(tg.LSN.String())
+	case plan.TargetName:
+		settings["recovery_target_name"] = pgserver.Quote(tg.Name)
+	case plan.TargetImmediate:
+		settings["recovery_target"] = "'immediate'"
+	case plan.TargetTime:
+		settings["recovery_target_time"] = pgserver.Quote(tg.Time.Format("2006-01-02 15:04:05.999999-07:00"))
+	case plan.TargetXID:
+		settings["recovery_target_xid"] = pgserver.Quote(fmt.Sprint(tg.XID))
+	}
+	return settings
 }
 
 func stopLSN(s *plan.Stop) string {

@@ -94,26 +94,6 @@ func TestVersions(t *testing.T) {
 	}
 }
 
-// provideOrSkip returns the binaries of a major version; when they cannot
-// be installed the test fails in CI and is skipped elsewhere.
-func provideOrSkip(t *testing.T, major int) *pgserver.Bin {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	b, err := pgserver.Provide(ctx, major)
-	if err != nil {
-		msg := fmt.Sprintf("PostgreSQL %d is needed and cannot be provided (run `go run ./plan/pgserver/internal/warm %d`): %v", major, major, err)
-		if ci := os.Getenv("CI"); ci != "" && ci != "false" && ci != "0" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	if b.Major != major {
-		t.Fatalf("asked for PostgreSQL %d, got %s in %s", major, b.Version, b.Dir)
-	}
-	return b
-}
-
 func versionCases(vf *verFixture, full bool) []oracleCase {
 	commitLSN := vf.eventLSN(vf.xCommit)
 	cases := []oracleCase{
@@ -169,7 +149,7 @@ func (vf *verFixture) eventLSN(xid uint32) walname.LSN {
 
 func buildVersionFixture(t *testing.T, major int) *verFixture {
 	t.Helper()
-	bin := provideOrSkip(t, major)
+	bin := pgtest.Provide(t, major)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	lab := pgtest.NewLab(ctx, t, bin)
@@ -678,39 +658,9 @@ func runVersionOracle(t *testing.T, vf *verFixture, c oracleCase) {
 	if c.archive == "gap" {
 		archive = vf.gapDir
 	}
-	tg, err := plan.ParseTarget(c.target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tl, err := plan.ParseTimelineSetting(c.timeline)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := plan.Check(ctx, plan.Request{Archive: archive, Backups: vf.lab.Backups, BackupID: c.backup,
-		Target: tg, Inclusive: c.inclusive, Timeline: tl})
-	if err != nil {
-		t.Fatalf("walaudit check: %v", err)
-	}
-	if len(res.Backups) != 1 {
-		t.Fatalf("want one backup answer, got %d", len(res.Backups))
-	}
+	tg, _, res := checkCase(ctx, t, archive, vf.lab.Backups, c)
 	ans := res.Backups[0]
-	settings := map[string]string{"recovery_target_action": "'pause'", "recovery_target_inclusive": fmt.Sprint(c.inclusive)}
-	if c.timeline != "" {
-		settings["recovery_target_timeline"] = pgserver.Quote(c.timeline)
-	}
-	switch tg.Kind {
-	case plan.TargetLSN:
-		settings["recovery_target_lsn"] = pgserver.Quote(tg.LSN.String())
-	case plan.TargetName:
-		settings["recovery_target_name"] = pgserver.Quote(tg.Name)
-	case plan.TargetImmediate:
-		settings["recovery_target"] = "'immediate'"
-	case plan.TargetTime:
-		settings["recovery_target_time"] = pgserver.Quote(tg.Time.Format("2006-01-02 15:04:05.999999-07:00"))
-	case plan.TargetXID:
-		settings["recovery_target_xid"] = pgserver.Quote(fmt.Sprint(tg.XID))
-	}
+	settings := recoverySettings(c, tg)
 	pg, log, err := vf.lab.Recover(ctx, vf.b1, archive, settings)
 	if err != nil {
 		t.Fatalf("real recovery by PostgreSQL %s: %v\n%s", vf.bin.Version, err, log)

@@ -66,26 +66,6 @@ func walauditBinary(t *testing.T) string {
 	return bin
 }
 
-// provideOrSkip returns the binaries of a major version; when they cannot
-// be installed the test fails in CI and is skipped elsewhere.
-func provideOrSkip(t *testing.T, major int) *pgserver.Bin {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	b, err := pgserver.Provide(ctx, major)
-	if err != nil {
-		msg := fmt.Sprintf("PostgreSQL %d is needed and cannot be provided (run `go run ./plan/pgserver/internal/warm %d`): %v", major, major, err)
-		if ci := os.Getenv("CI"); ci != "" && ci != "false" && ci != "0" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	if b.Major != major {
-		t.Fatalf("asked for PostgreSQL %d, got %s in %s", major, b.Version, b.Dir)
-	}
-	return b
-}
-
 // otherMajor is a supported major version other than major.
 func otherMajor(major int) int {
 	ms := pgserver.SupportedMajors()
@@ -114,7 +94,7 @@ func scratchParent(t *testing.T) string {
 
 func drillVersion(t *testing.T, major int, self string) {
 	started := time.Now()
-	bin := provideOrSkip(t, major)
+	bin := pgtest.Provide(t, major)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	lab := pgtest.NewLab(ctx, t, bin)
@@ -243,7 +223,7 @@ func drillVersion(t *testing.T, major int, self string) {
 	// The same backup with another major version's binaries: refused,
 	// nothing restored.
 	y := otherMajor(major)
-	other := provideOrSkip(t, y)
+	other := pgtest.Provide(t, y)
 	parent2 := scratchParent(t)
 	m0 := time.Now()
 	out2, err := drill.Run(ctx, drill.Options{Request: req, Archive: arch, VerifyFile: checks, PGBin: other.Dir, Scratch: parent2, Self: self})

@@ -6,7 +6,10 @@ package pgtest
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"testing"
+	"time"
 
 	"github.com/walaudit/walaudit/plan/pgserver"
 )
@@ -32,4 +35,25 @@ func NewLab(ctx context.Context, t testing.TB, bin *pgserver.Bin) *pgserver.Lab 
 	}
 	t.Cleanup(func() { _ = lab.Close() })
 	return lab
+}
+
+// Provide returns the server binaries of a major version (see
+// [pgserver.Provide]). When they cannot be installed the test fails in CI
+// and is skipped elsewhere.
+func Provide(t testing.TB, major int) *pgserver.Bin {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	b, err := pgserver.Provide(ctx, major)
+	if err != nil {
+		msg := fmt.Sprintf("PostgreSQL %d is needed and cannot be provided (run `go run ./plan/pgserver/internal/warm %d`): %v", major, major, err)
+		if ci := os.Getenv("CI"); ci != "" && ci != "false" && ci != "0" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	if b.Major != major {
+		t.Fatalf("asked for PostgreSQL %d, got %s in %s", major, b.Version, b.Dir)
+	}
+	return b
 }
