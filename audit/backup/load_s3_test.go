@@ -5,18 +5,15 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
-
 	"github.com/walaudit/walaudit/audit"
 	"github.com/walaudit/walaudit/audit/backup"
 	"github.com/walaudit/walaudit/audit/store"
+	"github.com/walaudit/walaudit/audit/store/s3test"
 	"github.com/walaudit/walaudit/plan/pgserver/pgtest"
 )
 
@@ -49,22 +46,7 @@ func TestLoadBackupsS3(t *testing.T) {
 	}
 
 	// The fake S3 server, with the SDK isolated from the machine.
-	for k, v := range map[string]string{
-		"AWS_ACCESS_KEY_ID": "AKIAWALAUDITTEST0001", "AWS_SECRET_ACCESS_KEY": "walaudit-test-secret-do-not-print",
-		"AWS_SESSION_TOKEN": "", "AWS_PROFILE": "", "AWS_DEFAULT_PROFILE": "", "AWS_REGION": "", "AWS_DEFAULT_REGION": "",
-		"AWS_ENDPOINT_URL": "", "AWS_ENDPOINT_URL_S3": "", "AWS_CONFIG_FILE": "/nonexistent/walaudit-test/config",
-		"AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/walaudit-test/credentials", "AWS_EC2_METADATA_DISABLED": "true",
-		"AWS_WEB_IDENTITY_TOKEN_FILE": "", "AWS_CONTAINER_CREDENTIALS_FULL_URI": "", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "",
-		store.EnvS3Endpoint: "", store.EnvS3Region: "", store.EnvS3PathStyle: "",
-	} {
-		t.Setenv(k, v)
-	}
-	be := s3mem.New()
-	srv := httptest.NewServer(gofakes3.New(be).Server())
-	defer srv.Close()
-	if err := be.CreateBucket("bk"); err != nil {
-		t.Fatal(err)
-	}
+	be, endpoint := s3test.Serve(t, "bk")
 	err = filepath.WalkDir(lab.Backups, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() {
 			return err
@@ -89,7 +71,7 @@ func TestLoadBackupsS3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	remote, err := audit.Load(ctx, st, audit.LoadOptions{BackupsDir: fmt.Sprintf("s3://bk/pg/?endpoint=%s&path-style=true&region=us-east-1", srv.URL)})
+	remote, err := audit.Load(ctx, st, audit.LoadOptions{BackupsDir: fmt.Sprintf("s3://bk/pg/?endpoint=%s&path-style=true&region=us-east-1", endpoint)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +101,7 @@ func TestLoadBackupsS3(t *testing.T) {
 	}
 
 	// A location that does not exist is an error, naming it.
-	if _, err := audit.Load(ctx, st, audit.LoadOptions{BackupsDir: fmt.Sprintf("s3://bk/nope?endpoint=%s&path-style=true&region=us-east-1", srv.URL)}); err == nil {
+	if _, err := audit.Load(ctx, st, audit.LoadOptions{BackupsDir: fmt.Sprintf("s3://bk/nope?endpoint=%s&path-style=true&region=us-east-1", endpoint)}); err == nil {
 		t.Error("missing s3 backups location accepted")
 	}
 }

@@ -6,17 +6,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/walaudit/walaudit/audit/store"
+	"github.com/walaudit/walaudit/audit/store/s3test"
 	"github.com/walaudit/walaudit/plan/pgserver/pgtest"
 )
 
@@ -25,23 +24,7 @@ import (
 // endpoint.
 func fakeS3(t *testing.T) (*s3mem.Backend, string) {
 	t.Helper()
-	for k, v := range map[string]string{
-		"AWS_ACCESS_KEY_ID": "AKIAWALAUDITTEST0001", "AWS_SECRET_ACCESS_KEY": "walaudit-test-secret-do-not-print",
-		"AWS_SESSION_TOKEN": "", "AWS_PROFILE": "", "AWS_DEFAULT_PROFILE": "", "AWS_REGION": "", "AWS_DEFAULT_REGION": "",
-		"AWS_ENDPOINT_URL": "", "AWS_ENDPOINT_URL_S3": "", "AWS_CONFIG_FILE": "/nonexistent/walaudit-test/config",
-		"AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/walaudit-test/credentials", "AWS_EC2_METADATA_DISABLED": "true",
-		"AWS_WEB_IDENTITY_TOKEN_FILE": "", "AWS_CONTAINER_CREDENTIALS_FULL_URI": "", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "",
-		store.EnvS3Endpoint: "", store.EnvS3Region: "", store.EnvS3PathStyle: "",
-	} {
-		t.Setenv(k, v)
-	}
-	be := s3mem.New()
-	srv := httptest.NewServer(gofakes3.New(be).Server())
-	t.Cleanup(srv.Close)
-	if err := be.CreateBucket("bk"); err != nil {
-		t.Fatal(err)
-	}
-	return be, srv.URL
+	return s3test.Serve(t, "bk")
 }
 
 // uploadTree puts every regular file of dir under prefix.

@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path"
@@ -28,7 +27,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -39,6 +37,7 @@ import (
 	"github.com/walaudit/walaudit/audit/finding"
 	"github.com/walaudit/walaudit/audit/layout"
 	"github.com/walaudit/walaudit/audit/store"
+	"github.com/walaudit/walaudit/audit/store/s3test"
 	"github.com/walaudit/walaudit/plan"
 	"github.com/walaudit/walaudit/plan/pgserver"
 	"github.com/walaudit/walaudit/walname"
@@ -632,23 +631,7 @@ func TestPgBackRestEncryptedRepository(t *testing.T) {
 // the machine's configuration.
 func fakeS3(t *testing.T) (*s3mem.Backend, string) {
 	t.Helper()
-	for k, v := range map[string]string{
-		"AWS_ACCESS_KEY_ID": "AKIAWALAUDITTEST0001", "AWS_SECRET_ACCESS_KEY": "walaudit-test-secret-do-not-print",
-		"AWS_SESSION_TOKEN": "", "AWS_PROFILE": "", "AWS_DEFAULT_PROFILE": "", "AWS_REGION": "", "AWS_DEFAULT_REGION": "",
-		"AWS_ENDPOINT_URL": "", "AWS_ENDPOINT_URL_S3": "", "AWS_CONFIG_FILE": "/nonexistent/walaudit-test/config",
-		"AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/walaudit-test/credentials", "AWS_EC2_METADATA_DISABLED": "true",
-		"AWS_WEB_IDENTITY_TOKEN_FILE": "", "AWS_CONTAINER_CREDENTIALS_FULL_URI": "", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "",
-		store.EnvS3Endpoint: "", store.EnvS3Region: "", store.EnvS3PathStyle: "",
-	} {
-		t.Setenv(k, v)
-	}
-	be := s3mem.New()
-	srv := httptest.NewServer(gofakes3.New(be).Server())
-	t.Cleanup(srv.Close)
-	if err := be.CreateBucket("walarchive"); err != nil {
-		t.Fatal(err)
-	}
-	return be, srv.URL
+	return s3test.Serve(t, "walarchive")
 }
 
 // upload puts every file of dir (minus skip) under prefix.
